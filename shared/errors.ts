@@ -42,6 +42,22 @@ export class NotFoundError extends EdgefleetError {
   }
 }
 
+/** The request is too large (HTTP 413). */
+export class TooLargeError extends EdgefleetError {
+  override readonly name = 'TooLargeError';
+  constructor(message: string, code = 'too_large') {
+    super(code, message);
+  }
+}
+
+/** Well-formed input that cannot be processed as asked (HTTP 422). */
+export class UnprocessableError extends EdgefleetError {
+  override readonly name = 'UnprocessableError';
+  constructor(message: string, code: string) {
+    super(code, message);
+  }
+}
+
 /** The request conflicts with the current state (HTTP 409). */
 export class ConflictError extends EdgefleetError {
   override readonly name = 'ConflictError';
@@ -53,8 +69,8 @@ export class ConflictError extends EdgefleetError {
 /** Missing or wrong credentials (HTTP 401). */
 export class AuthenticationError extends EdgefleetError {
   override readonly name = 'AuthenticationError';
-  constructor(message = 'missing or invalid credentials') {
-    super('unauthenticated', message);
+  constructor(message = 'missing or invalid credentials', code = 'unauthenticated') {
+    super(code, message);
   }
 }
 

@@ -17,7 +17,10 @@ export const MANIFEST_SCHEMA = 'edgefleet.manifest/v1';
 
 export const ModelNameSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'model name: lowercase letters, digits, ".", "_" and "-", at most 128');
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,127}$/,
+    'model name: lowercase letters, digits, ".", "_" and "-", at most 128',
+  );
 
 export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'sha256: 64 lowercase hex digits');
 
@@ -137,7 +140,10 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
     );
   }
   if (!known.some((s) => verifyBytes(payload, s.sig, trusted.get(s.keyid)!))) {
-    fail('signature_invalid', `signature by key ${known[0]!.keyid.slice(0, 12)} does not match the manifest content`);
+    fail(
+      'signature_invalid',
+      `signature by key ${known[0]!.keyid.slice(0, 12)} does not match the manifest content`,
+    );
   }
 
   if (options.installedVersion !== null) {
@@ -154,7 +160,10 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
 
   const expires = Date.parse(manifest.expiresAt);
   if (expires <= options.now.getTime()) {
-    fail('manifest_expired', `manifest expired at ${manifest.expiresAt} (device time ${options.now.toISOString()})`);
+    fail(
+      'manifest_expired',
+      `manifest expired at ${manifest.expiresAt} (device time ${options.now.toISOString()})`,
+    );
   }
 
   const { profile } = options;
@@ -176,7 +185,10 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
 /** After download: the artifact must have exactly the signed length and sha256. */
 export function verifyArtifact(manifest: Manifest, artifact: { size: number; sha256: string }): void {
   if (artifact.size !== manifest.artifact.size) {
-    fail('artifact_size_mismatch', `artifact is ${artifact.size} bytes, the manifest says ${manifest.artifact.size}`);
+    fail(
+      'artifact_size_mismatch',
+      `artifact is ${artifact.size} bytes, the manifest says ${manifest.artifact.size}`,
+    );
   }
   if (artifact.sha256 !== manifest.artifact.sha256) {
     fail(

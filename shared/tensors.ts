@@ -6,7 +6,17 @@
  */
 import { z } from 'zod';
 
-export const DTYPES = ['float32', 'float64', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'int64', 'bool'] as const;
+export const DTYPES = [
+  'float32',
+  'float64',
+  'int8',
+  'uint8',
+  'int16',
+  'uint16',
+  'int32',
+  'int64',
+  'bool',
+] as const;
 export type DType = (typeof DTYPES)[number];
 export const DTypeSchema = z.enum(DTYPES);
 

@@ -3,7 +3,15 @@
  * A key id is the hex sha256 of the raw 32-byte public key, so anyone holding the key can derive its id.
  * Public keys travel as base64 of the raw 32 bytes; private keys as PKCS#8 PEM.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
 
 export interface PublicKeyInfo {
   keyid: string;
@@ -71,5 +79,8 @@ function rawPublicKey(key: KeyObject): Buffer {
 
 function publicKeyFromRaw(raw: Buffer): KeyObject {
   if (raw.length !== 32) throw new TypeError(`Ed25519 public key must be 32 bytes, got ${raw.length}`);
-  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' });
+  return createPublicKey({
+    key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') },
+    format: 'jwk',
+  });
 }

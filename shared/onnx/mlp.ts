@@ -28,7 +28,11 @@ export interface MlpSpec {
   docString?: string;
 }
 
-const ACTIVATION_OP: Record<Exclude<Activation, 'none'>, string> = { relu: 'Relu', tanh: 'Tanh', sigmoid: 'Sigmoid' };
+const ACTIVATION_OP: Record<Exclude<Activation, 'none'>, string> = {
+  relu: 'Relu',
+  tanh: 'Tanh',
+  sigmoid: 'Sigmoid',
+};
 
 export function encodeMlp(spec: MlpSpec): Uint8Array {
   const inputName = spec.inputName ?? 'input';
@@ -37,18 +41,37 @@ export function encodeMlp(spec: MlpSpec): Uint8Array {
   const initializers: InstanceType<typeof onnx.TensorProto>[] = [];
   let current = inputName;
   spec.layers.forEach((layer, i) => {
-    if (layer.weights.length !== layer.inFeatures * layer.outFeatures || layer.bias.length !== layer.outFeatures) {
-      throw new RangeError(`layer ${i}: weights/bias sizes do not match ${layer.inFeatures}x${layer.outFeatures}`);
+    if (
+      layer.weights.length !== layer.inFeatures * layer.outFeatures ||
+      layer.bias.length !== layer.outFeatures
+    ) {
+      throw new RangeError(
+        `layer ${i}: weights/bias sizes do not match ${layer.inFeatures}x${layer.outFeatures}`,
+      );
     }
     const isLast = i === spec.layers.length - 1;
     initializers.push(floatTensor(`W${i}`, [layer.inFeatures, layer.outFeatures], layer.weights));
     initializers.push(floatTensor(`B${i}`, [layer.outFeatures], layer.bias));
     const gemmOut = isLast && layer.activation === 'none' && !spec.softmax ? outputName : `gemm${i}`;
-    nodes.push(onnx.NodeProto.create({ opType: 'Gemm', input: [current, `W${i}`, `B${i}`], output: [gemmOut], name: `gemm${i}` }));
+    nodes.push(
+      onnx.NodeProto.create({
+        opType: 'Gemm',
+        input: [current, `W${i}`, `B${i}`],
+        output: [gemmOut],
+        name: `gemm${i}`,
+      }),
+    );
     current = gemmOut;
     if (layer.activation !== 'none') {
       const actOut = isLast && !spec.softmax ? outputName : `act${i}`;
-      nodes.push(onnx.NodeProto.create({ opType: ACTIVATION_OP[layer.activation], input: [current], output: [actOut], name: `act${i}` }));
+      nodes.push(
+        onnx.NodeProto.create({
+          opType: ACTIVATION_OP[layer.activation],
+          input: [current],
+          output: [actOut],
+          name: `act${i}`,
+        }),
+      );
       current = actOut;
     }
   });
@@ -59,7 +82,9 @@ export function encodeMlp(spec: MlpSpec): Uint8Array {
         input: [current],
         output: [outputName],
         name: 'softmax',
-        attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 })],
+        attribute: [
+          onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: -1 }),
+        ],
       }),
     );
   }
@@ -97,7 +122,13 @@ export function seededMlp(options: {
     const weights = Float32Array.from({ length: inFeatures * outFeatures }, () => (rand() * 2 - 1) * scale);
     const bias = Float32Array.from({ length: outFeatures }, () => (rand() * 2 - 1) * 0.1);
     const isLast = i + 2 === options.sizes.length;
-    layers.push({ weights, bias, inFeatures, outFeatures, activation: isLast ? 'none' : (options.hiddenActivation ?? 'relu') });
+    layers.push({
+      weights,
+      bias,
+      inFeatures,
+      outFeatures,
+      activation: isLast ? 'none' : (options.hiddenActivation ?? 'relu'),
+    });
   }
   return encodeMlp({ layers, softmax: options.softmax ?? false });
 }

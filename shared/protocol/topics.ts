@@ -9,7 +9,10 @@ export const TOPIC_ROOT = 'edgefleet/v1/devices';
 
 export const DeviceIdSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'device id: 3-63 lowercase letters, digits and "-", starting alphanumeric');
+  .regex(
+    /^[a-z0-9][a-z0-9-]{2,62}$/,
+    'device id: 3-63 lowercase letters, digits and "-", starting alphanumeric',
+  );
 
 /** Channels a device publishes on (device → fleet). */
 export const DEVICE_CHANNELS = ['status', 'telemetry', 'updates'] as const;

@@ -1,0 +1,17 @@
+/**
+ * `npm run bench -- <name>`: runs one benchmark, prints its figures and how they compare with the baseline
+ * measured in the same run. Benchmarks live here, never in tests (tests carry no wall-clock limits).
+ */
+const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> = {
+  inference: () => import('./inference.js'),
+};
+
+const name = process.argv[2];
+if (!name || !(name in BENCHES)) {
+  console.error(`usage: npm run bench -- <${Object.keys(BENCHES).join('|')}>`);
+  process.exit(2);
+}
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+const bench = await BENCHES[name]!();
+await bench.default();
+process.exit(0);

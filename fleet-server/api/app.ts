@@ -1,0 +1,72 @@
+/**
+ * The HTTP API (`/api/v1/*`), built by a factory so tests drive it in-process with `app.request(...)`.
+ * Handlers validate input once (zod), call the domain modules and throw on failure; `errorHandler` is the
+ * only place that turns errors into responses.
+ */
+import { Hono, type MiddlewareHandler } from 'hono';
+import type { Logger } from 'pino';
+import { AuthenticationError, PermissionError } from '../../shared/errors.js';
+import type { DeviceRegistry } from '../devices/registry.js';
+import type { KeyRing } from '../registry/keys.js';
+import type { ModelRegistry } from '../registry/models.js';
+import type { RolloutController } from '../rollouts/controller.js';
+import type { ArtifactStore } from '../store/artifacts.js';
+import { errorHandler } from './errors.js';
+import { artifactRoutes } from './routes-artifacts.js';
+import { deviceRoutes } from './routes-devices.js';
+import { modelRoutes } from './routes-models.js';
+import { rolloutRoutes } from './routes-rollouts.js';
+import { type OperatorTokens, type Principal, type Role, roleAtLeast } from './tokens.js';
+
+export interface ApiDeps {
+  tokens: OperatorTokens;
+  devices: DeviceRegistry;
+  models: ModelRegistry;
+  rollouts: RolloutController;
+  artifacts: ArtifactStore;
+  keys: KeyRing;
+  /** URLs handed to devices at enrollment. */
+  publicUrl: string;
+  publicMqttUrl: string;
+  version: string;
+  log: Logger;
+}
+
+export type Env = { Variables: { principal: Principal } };
+
+/** Middleware: a valid operator bearer token with at least `role`. */
+export function requireRole(tokens: OperatorTokens, role: Role): MiddlewareHandler<Env> {
+  return async (c, next) => {
+    const principal = await bearerPrincipal(tokens, c.req.header('authorization'));
+    if (!principal)
+      throw new AuthenticationError('a valid operator token is required (Authorization: Bearer <token>)');
+    if (!roleAtLeast(principal.role, role)) {
+      throw new PermissionError(`this needs the ${role} role; the token has ${principal.role}`);
+    }
+    c.set('principal', principal);
+    await next();
+  };
+}
+
+export async function bearerPrincipal(
+  tokens: OperatorTokens,
+  header: string | undefined,
+): Promise<Principal | undefined> {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return match ? tokens.authenticate(match[1]!) : undefined;
+}
+
+export function createApi(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  app.onError(errorHandler(deps.log));
+  app.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
+
+  app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version }));
+  app.route('/api/v1', deviceRoutes(deps));
+  app.route('/api/v1', modelRoutes(deps));
+  app.route('/api/v1', artifactRoutes(deps));
+  app.route('/api/v1', rolloutRoutes(deps));
+  return app;
+}

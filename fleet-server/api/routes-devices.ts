@@ -1,0 +1,79 @@
+/** Operator tokens, enrollment tokens, enrollment and device views. */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { EnrollRequestSchema } from '../../shared/api/enroll.js';
+import { ValidationError } from '../../shared/errors.js';
+import { viewOf } from '../devices/registry.js';
+import type { ApiDeps, Env } from './app.js';
+import { requireRole } from './app.js';
+import { jsonBody } from './errors.js';
+import { ROLES } from './tokens.js';
+
+const TagsSchema = z.record(
+  z.string().regex(/^[\w.-]{1,64}$/, 'tag keys: letters, digits, _ . -'),
+  z.string().max(256),
+);
+
+const CreateTokenSchema = z.object({ role: z.enum(ROLES), name: z.string().max(128).optional() });
+const CreateEnrollmentTokenSchema = z.object({
+  tags: TagsSchema.default({}),
+  profile: z.string().max(64).optional(),
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(365 * 86_400)
+    .default(86_400),
+  name: z.string().max(128).optional(),
+});
+
+/** `?tag=k=v` (repeatable) → { k: v }. */
+export function parseTagQuery(values: string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    if (eq <= 0) throw new ValidationError(`tag filter '${value}' must look like key=value`);
+    tags[value.slice(0, eq)] = value.slice(eq + 1);
+  }
+  return tags;
+}
+
+export function deviceRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.post('/tokens', requireRole(deps.tokens, 'admin'), async (c) => {
+    const body = await jsonBody(c, CreateTokenSchema);
+    return c.json(await deps.tokens.create(body.role, body.name ?? `${body.role}-token`), 201);
+  });
+
+  app.post('/enrollment-tokens', requireRole(deps.tokens, 'operator'), async (c) => {
+    const body = await jsonBody(c, CreateEnrollmentTokenSchema);
+    return c.json(await deps.devices.createEnrollmentToken(body), 201);
+  });
+
+  app.post('/enroll', async (c) => {
+    const body = await jsonBody(c, EnrollRequestSchema);
+    const response = await deps.devices.enroll(body, {
+      trustedKeys: deps.keys.trusted,
+      serverUrl: deps.publicUrl,
+      mqttUrl: deps.publicMqttUrl,
+    });
+    deps.log.info({ deviceId: response.deviceId, profile: response.profile.id }, 'device enrolled');
+    return c.json(response, 201);
+  });
+
+  app.get('/devices', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const status = c.req.query('status');
+    if (status !== undefined && status !== 'online' && status !== 'offline') {
+      throw new ValidationError(`status filter must be online or offline, got '${status}'`);
+    }
+    const devices = await deps.devices.list({ tags: parseTagQuery(c.req.queries('tag') ?? []), status });
+    return c.json({ devices: devices.map(viewOf) });
+  });
+
+  app.get('/devices/:id', requireRole(deps.tokens, 'viewer'), async (c) => {
+    return c.json(viewOf(await deps.devices.get(c.req.param('id'))));
+  });
+
+  return app;
+}

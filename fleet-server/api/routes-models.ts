@@ -1,0 +1,113 @@
+/**
+ * Model versions: push (raw ONNX body, or multipart with a sample input) and read. The body is size-capped
+ * while it streams in, before anything is parsed.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { TooLargeError, ValidationError } from '../../shared/errors.js';
+import { ModelNameSchema } from '../../shared/manifest.js';
+import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
+import type { ApiDeps, Env } from './app.js';
+import { requireRole } from './app.js';
+
+function modelName(raw: string): string {
+  const parsed = ModelNameSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ValidationError(`invalid model name '${raw}': ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+function versionNumber(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ValidationError(`model version must be a positive integer, got '${raw}'`);
+  return n;
+}
+
+function parseSample(text: string): SampleInput {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`sampleInput is not valid JSON: ${(err as Error).message}`, {
+      code: 'invalid_sample_input',
+    });
+  }
+  const parsed = SampleInputSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ValidationError(`sampleInput: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`, {
+      code: 'invalid_sample_input',
+    });
+  }
+  return parsed.data;
+}
+
+export function modelRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const maxBytes = deps.models.maxModelBytes;
+
+  app.post(
+    '/models/:name/versions',
+    requireRole(deps.tokens, 'operator'),
+    bodyLimit({
+      // Multipart adds a little framing and the sample input around the model.
+      maxSize: maxBytes + 16 * 1024 * 1024,
+      onError: () => {
+        throw new TooLargeError(`request body exceeds the fleet's model limit of ${maxBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      const name = modelName(c.req.param('name'));
+      const daysRaw = c.req.query('expiresInDays');
+      const expiresInDays = daysRaw === undefined ? undefined : Number(daysRaw);
+      if (expiresInDays !== undefined && !(expiresInDays > 0 && expiresInDays <= 3650)) {
+        throw new ValidationError(`expiresInDays must be a number in (0, 3650], got '${daysRaw}'`);
+      }
+      const contentType = c.req.header('content-type') ?? '';
+      let bytes: Uint8Array;
+      let sample: SampleInput | undefined;
+      if (contentType.startsWith('multipart/form-data')) {
+        const form = await c.req.parseBody();
+        const model = form['model'];
+        if (!(model instanceof File))
+          throw new ValidationError('multipart body needs a file field named "model"');
+        bytes = new Uint8Array(await model.arrayBuffer());
+        const sampleField = form['sampleInput'];
+        if (sampleField !== undefined) {
+          sample = parseSample(
+            typeof sampleField === 'string' ? sampleField : await (sampleField as File).text(),
+          );
+        }
+      } else {
+        bytes = new Uint8Array(await c.req.arrayBuffer());
+      }
+      if (bytes.length === 0)
+        throw new ValidationError('the request has no model bytes', { code: 'invalid_model' });
+      const record = await deps.models.push(name, bytes, {
+        actor: c.get('principal').name,
+        sample,
+        expiresInDays,
+      });
+      deps.log.info(
+        { model: name, version: record.version, sha256: record.artifact.sha256 },
+        'model version registered',
+      );
+      return c.json(record, 201);
+    },
+  );
+
+  app.get('/models', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json({ models: await deps.models.list() }),
+  );
+
+  app.get('/models/:name/versions', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json({ versions: await deps.models.listVersions(modelName(c.req.param('name'))) }),
+  );
+
+  app.get('/models/:name/versions/:version', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json(await deps.models.get(modelName(c.req.param('name')), versionNumber(c.req.param('version')))),
+  );
+
+  return app;
+}

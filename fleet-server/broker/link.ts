@@ -1,0 +1,111 @@
+/**
+ * The fleet server's own MQTT connection: it hears every device channel and sends commands. It connects
+ * over TCP like any client, so an external broker can replace the embedded one.
+ * Every incoming payload is parsed once; a message whose type does not belong on its channel, or whose
+ * topic is malformed, is rejected, counted by reason and logged — never thrown into the broker.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import {
+  assertNever,
+  encodeMessage,
+  type InstallCommand,
+  type Message,
+  parseMessage,
+  type StatusMessage,
+  type TelemetryMessage,
+  type UpdateMessage,
+} from '../../shared/protocol/messages.js';
+import { type Channel, DEVICE_CHANNELS, parseTopic, topics } from '../../shared/protocol/topics.js';
+
+/** The one channel each message type may arrive on. */
+const CHANNEL_OF: Record<Message['type'], Channel> = {
+  install: 'commands',
+  status: 'status',
+  telemetry: 'telemetry',
+  update: 'updates',
+};
+
+export interface DeviceMessageHandlers {
+  status(deviceId: string, message: StatusMessage): Promise<void>;
+  telemetry(deviceId: string, message: TelemetryMessage): Promise<void>;
+  update(deviceId: string, message: UpdateMessage): Promise<void>;
+}
+
+export interface FleetLink {
+  sendCommand(deviceId: string, command: InstallCommand): Promise<void>;
+  /** Rejected messages by reason. */
+  readonly rejected: Map<string, number>;
+  close(): Promise<void>;
+}
+
+export async function connectFleetLink(options: {
+  url: string;
+  username: string;
+  password: string;
+  handlers: DeviceMessageHandlers;
+  maxMessageBytes: number;
+  log: Logger;
+}): Promise<FleetLink> {
+  const { handlers, log } = options;
+  const rejected = new Map<string, number>();
+  const reject = (reason: string, topic: string, detail?: string) => {
+    rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
+    log.warn({ topic, reason, detail }, 'device message rejected');
+  };
+
+  const client: MqttClient = await mqtt.connectAsync(options.url, {
+    clientId: `edgefleet-server-${process.pid}-${Date.now().toString(36)}`,
+    username: options.username,
+    password: options.password,
+    clean: true,
+    reconnectPeriod: 1000,
+  });
+  client.on('error', (err) => log.error({ err: err.message }, 'fleet mqtt link error'));
+
+  client.on('message', (topic, payload) => {
+    const where = parseTopic(topic);
+    if (!where) return reject('bad_topic', topic);
+    const parsed = parseMessage(payload, options.maxMessageBytes);
+    if (!parsed.ok) return reject('invalid_message', topic, parsed.reason);
+    const message = parsed.message;
+    if (CHANNEL_OF[message.type] !== where.channel) {
+      return reject('wrong_channel', topic, `${message.type} on ${where.channel}`);
+    }
+    let handled: Promise<void>;
+    switch (message.type) {
+      case 'status':
+        handled = handlers.status(where.deviceId, message);
+        break;
+      case 'telemetry':
+        handled = handlers.telemetry(where.deviceId, message);
+        break;
+      case 'update':
+        handled = handlers.update(where.deviceId, message);
+        break;
+      case 'install':
+        return reject('wrong_channel', topic, 'devices do not send commands');
+      default:
+        return assertNever(message, 'message type');
+    }
+    handled.catch((err) => {
+      rejected.set('handler_error', (rejected.get('handler_error') ?? 0) + 1);
+      log.error({ err, topic }, 'device message handler failed');
+    });
+  });
+
+  await client.subscribeAsync(
+    DEVICE_CHANNELS.map((channel) => topics.allDevices(channel)),
+    { qos: 1 },
+  );
+
+  return {
+    rejected,
+    async sendCommand(deviceId, command) {
+      await client.publishAsync(topics.commands(deviceId), encodeMessage(command), { qos: 1 });
+    },
+    async close() {
+      await client.endAsync();
+    },
+  };
+}

@@ -1,0 +1,190 @@
+/**
+ * The fleet server's composition root: the only place that opens LevelDB, starts the embedded broker and
+ * the server's own MQTT connection, loads ONNX Runtime and listens for HTTP. Everything else receives what
+ * it needs as arguments.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { destination, pino } from 'pino';
+import { createApi } from './api/app.js';
+import { type OperatorTokenRecord, OperatorTokens } from './api/tokens.js';
+import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from './broker/aedes.js';
+import { connectFleetLink, type FleetLink } from './broker/link.js';
+import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig } from './config.js';
+import { loadProfiles } from './devices/profiles.js';
+import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
+import { randomSecret } from './devices/secrets.js';
+import { loadOrCreateKeyRing } from './registry/keys.js';
+import { ModelRegistry, type ModelVersionRecord } from './registry/models.js';
+import { RolloutController } from './rollouts/controller.js';
+import type { RolloutRecord } from './rollouts/state.js';
+import { ArtifactStore } from './store/artifacts.js';
+import { Db } from './store/db.js';
+
+export const VERSION = '0.1.0';
+
+export interface FleetServer {
+  httpUrl: string;
+  mqttUrl: string;
+  /** The bootstrap admin token (read back from the data dir on later starts). */
+  adminToken: string;
+  config: FleetConfig;
+  /** Handles for tests and tools: the database (collections `devices`, `enrollment-tokens`, `operator-tokens`,
+   *  `model-versions`, `rollouts`), the domain modules and broker counters. */
+  db: Db;
+  devices: DeviceRegistry;
+  models: ModelRegistry;
+  rollouts: RolloutController;
+  broker: EmbeddedBroker;
+  link: FleetLink;
+  close(): Promise<void>;
+}
+
+export async function startFleetServer(input: FleetConfigInput = {}): Promise<FleetServer> {
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
+  const config = resolveConfig(input);
+  const log = pino({ level: config.logLevel, base: { svc: 'fleet' } }, destination(2));
+  const now = () => new Date();
+
+  await mkdir(config.dataDir, { recursive: true });
+  const profiles = await loadProfiles(config.profilesDir);
+  const db = await Db.open(join(config.dataDir, 'db'));
+  const closers: (() => Promise<void>)[] = [() => db.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close().catch((err) => log.error({ err }, 'close failed'));
+  };
+
+  try {
+    const artifacts = new ArtifactStore(join(config.dataDir, 'artifacts'));
+    await artifacts.init();
+    const keys = await loadOrCreateKeyRing(config.dataDir);
+    const tokens = new OperatorTokens(db.collection<OperatorTokenRecord>('operator-tokens'), now);
+    const bootstrapToken = await tokens.bootstrapAdmin(config.dataDir);
+    if (bootstrapToken) process.stdout.write(`admin token: ${bootstrapToken}\n`);
+    const adminToken = bootstrapToken ?? (await readAdminToken(config.dataDir));
+
+    const devices = new DeviceRegistry(
+      db.collection<DeviceRecord>('devices'),
+      db.collection<EnrollmentTokenRecord>('enrollment-tokens'),
+      profiles,
+      { now },
+    );
+
+    const serverSecret = randomSecret(32);
+    const broker = await startEmbeddedBroker({
+      host: config.mqttHost,
+      port: config.mqttPort,
+      policy: new AccessPolicy(serverSecret, devices),
+      log,
+    });
+    closers.push(() => broker.close());
+    const mqttUrl = `mqtt://${reachableHost(config.mqttHost)}:${broker.port}`;
+
+    const ort = await import('onnxruntime-node');
+    const models = new ModelRegistry(
+      db.collection<ModelVersionRecord>('model-versions'),
+      artifacts,
+      keys,
+      ort,
+      {
+        maxModelBytes: config.maxModelBytes,
+        manifestValidityDays: config.manifestValidityDays,
+        now,
+      },
+    );
+
+    // The HTTP port must be known before rollouts can name artifact URLs: listen first, route after.
+    let app: ReturnType<typeof createApi> | undefined;
+    const http: ServerType = await new Promise((resolve, reject) => {
+      const server = serve(
+        {
+          fetch: (req) => (app ? app.fetch(req) : new Response('starting', { status: 503 })),
+          hostname: config.httpHost,
+          port: config.httpPort,
+        },
+        () => resolve(server),
+      );
+      server.once('error', reject);
+    });
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          (http as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+    const httpPort = (http.address() as AddressInfo).port;
+    const httpUrl = `http://${reachableHost(config.httpHost)}:${httpPort}`;
+    const publicUrl = config.publicUrl ?? httpUrl;
+    const publicMqttUrl = config.publicMqttUrl ?? mqttUrl;
+
+    // The link's handlers need the rollout controller, and the controller sends through the link.
+    let rollouts: RolloutController | undefined;
+    const link = await connectFleetLink({
+      url: mqttUrl,
+      username: SERVER_USERNAME,
+      password: serverSecret,
+      maxMessageBytes: config.maxMessageBytes,
+      log,
+      handlers: {
+        status: async (deviceId, message) => {
+          const result = await devices.applyStatus(deviceId, message);
+          if (result?.cameOnline) await rollouts?.onDeviceOnline(deviceId);
+        },
+        telemetry: (deviceId, message) => devices.applyTelemetry(deviceId, message),
+        update: async (deviceId, message) => {
+          await devices.touch(deviceId);
+          await rollouts?.onUpdate(deviceId, message);
+        },
+      },
+    });
+    closers.push(() => link.close());
+    rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
+      publicUrl,
+      now,
+      log,
+    });
+
+    app = createApi({
+      tokens,
+      devices,
+      models,
+      rollouts,
+      artifacts,
+      keys,
+      publicUrl,
+      publicMqttUrl,
+      version: VERSION,
+      log,
+    });
+    log.info({ http: httpUrl, mqtt: mqttUrl, dataDir: config.dataDir }, 'fleet server started');
+
+    return {
+      httpUrl,
+      mqttUrl,
+      adminToken,
+      config,
+      db,
+      devices,
+      models,
+      rollouts,
+      broker,
+      link,
+      close: closeAll,
+    };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+async function readAdminToken(dataDir: string): Promise<string> {
+  try {
+    return (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}

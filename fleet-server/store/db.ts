@@ -1,0 +1,44 @@
+/**
+ * LevelDB for fleet metadata: one database, one JSON sublevel per collection. Modules receive only the
+ * `Collection` they own. Keys are strings; values are JSON.
+ */
+import { Level } from 'level';
+
+export interface Collection<T> {
+  get(key: string): Promise<T | undefined>;
+  put(key: string, value: T): Promise<void>;
+  del(key: string): Promise<void>;
+  /** Values in key order, optionally restricted to keys starting with `prefix`. */
+  values(prefix?: string): Promise<T[]>;
+  entries(prefix?: string): Promise<[string, T][]>;
+}
+
+export class Db {
+  readonly level: Level<string, unknown>;
+
+  private constructor(level: Level<string, unknown>) {
+    this.level = level;
+  }
+
+  static async open(path: string): Promise<Db> {
+    const level = new Level<string, unknown>(path, { valueEncoding: 'json' });
+    await level.open();
+    return new Db(level);
+  }
+
+  collection<T>(name: string): Collection<T> {
+    const sub = this.level.sublevel<string, T>(name, { valueEncoding: 'json' });
+    const range = (prefix?: string) => (prefix ? { gte: prefix, lt: `${prefix}\uffff` } : {});
+    return {
+      get: async (key) => (await sub.get(key)) ?? undefined,
+      put: (key, value) => sub.put(key, value),
+      del: (key) => sub.del(key),
+      values: (prefix) => sub.values(range(prefix)).all(),
+      entries: (prefix) => sub.iterator(range(prefix)).all() as Promise<[string, T][]>,
+    };
+  }
+
+  close(): Promise<void> {
+    return this.level.close();
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * Models and reference outputs for end-to-end tests: real ONNX bytes, and what a direct ONNX Runtime run
+ * in the test process returns for them (the oracle agents are compared with).
+ */
+import * as ort from 'onnxruntime-node';
+import { mulberry32, seededMlp } from '../../shared/onnx/mlp.js';
+
+export const FEATURES = 32;
+
+export function mlp(seed: number, hidden = 64): Uint8Array {
+  return seededMlp({ seed, sizes: [FEATURES, hidden, hidden, 2], softmax: true });
+}
+
+export function randomBatch(seed: number, rows: number, features = FEATURES): number[] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: rows * features }, () => rand() * 4 - 2);
+}
+
+export async function directRun(model: Uint8Array, data: number[], rows: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const out = await session.run({
+      input: new ort.Tensor('float32', Float32Array.from(data), [rows, FEATURES]),
+    });
+    return out['output']!.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+export function inferBody(data: number[], rows: number) {
+  return { inputs: [{ name: 'input', shape: [rows, FEATURES], datatype: 'FP32', data }] };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY;
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+  return worst;
+}
