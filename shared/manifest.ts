@@ -101,8 +101,8 @@ export interface VerifyManifestOptions {
   trustedKeys: readonly PublicKeyInfo[];
   /** Largest manifest document accepted, in bytes. */
   maxManifestBytes: number;
-  /** Version currently installed for this model name, if any. */
-  installedVersion: number | null;
+  /** Version currently installed for this model name, if any (a function when the name is not known yet). */
+  installedVersion: number | null | ((name: string) => number | null);
   now: Date;
   profile: FirmwareProfile;
   /** A signed rollback command may install an older version. */
@@ -146,15 +146,14 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
     );
   }
 
-  if (options.installedVersion !== null) {
-    if (manifest.version === options.installedVersion) {
+  const installed =
+    typeof options.installedVersion === 'function' ? options.installedVersion(manifest.name) : options.installedVersion;
+  if (installed !== null) {
+    if (manifest.version === installed) {
       fail('version_already_installed', `${manifest.name} v${manifest.version} is already installed`);
     }
-    if (manifest.version < options.installedVersion && !options.allowOlder) {
-      fail(
-        'version_not_newer',
-        `${manifest.name} v${manifest.version} is not newer than the installed v${options.installedVersion}`,
-      );
+    if (manifest.version < installed && !options.allowOlder) {
+      fail('version_not_newer', `${manifest.name} v${manifest.version} is not newer than the installed v${installed}`);
     }
   }
 

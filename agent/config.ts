@@ -1,0 +1,41 @@
+/**
+ * The agent's one configuration schema: key, type, default, one line of doc. Defaults are resolved once at
+ * start; the rest of the agent receives a complete `AgentConfig`. What enrollment returned (identity,
+ * credentials, pinned keys, profile) lives in `<dataDir>/agent.json`, see enroll.ts.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+export const AGENT_VERSION = '0.1.0';
+
+export const AgentConfigSchema = z.object({
+  /** Where the enrollment, the update records and the model slots live. */
+  dataDir: z.string().default('./edgefleet-agent-data'),
+  /** Local inference API bind address (loopback by default: apps on this device only). */
+  apiHost: z.string().default('127.0.0.1'),
+  /** Local inference API port (0 picks a free port). */
+  apiPort: z.number().int().min(0).max(65535).default(9090),
+  /** How often telemetry is published, ms. */
+  telemetryIntervalMs: z.number().int().min(100).default(10_000),
+  /** Largest manifest document accepted, bytes. */
+  maxManifestBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** Re-entries of one update state (crash recovery) before the update fails with crash_loop. */
+  maxStateReentries: z.number().int().min(1).default(3),
+  /** Download attempts for transient errors before the update fails. */
+  downloadAttempts: z.number().int().min(1).default(5),
+  /** Reports kept in memory while the broker is unreachable; the oldest are dropped (and counted) beyond. */
+  reportQueueLimit: z.number().int().min(1).default(1000),
+  /** Inference latencies kept per model for the telemetry percentiles. */
+  latencyWindow: z.number().int().min(16).default(4096),
+});
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+export function resolveAgentConfig(input: AgentConfigInput): AgentConfig {
+  const config = AgentConfigSchema.parse(input);
+  return { ...config, dataDir: resolve(config.dataDir) };
+}

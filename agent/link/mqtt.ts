@@ -1,0 +1,166 @@
+/**
+ * The agent's MQTT link to the fleet: one persistent session (clientId = device id, clean: false), QoS 1
+ * both ways, a retained online status on every connect (offline as the last will), reconnection with
+ * exponential backoff and jitter. Reports published while disconnected wait in a bounded queue (oldest
+ * dropped first, and counted) and are flushed on reconnect.
+ * Incoming commands are parsed once; anything invalid is counted and logged, never thrown.
+ */
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { EnrollResponse } from '../../shared/api/enroll.js';
+import {
+  type ActiveModel,
+  encodeMessage,
+  type InstallCommand,
+  type Message,
+  PROTOCOL_VERSION,
+  parseMessage,
+  type StatusMessage,
+} from '../../shared/protocol/messages.js';
+import { topics } from '../../shared/protocol/topics.js';
+
+export interface LinkCounters {
+  invalidCommands: number;
+  droppedReports: number;
+  reconnects: number;
+}
+
+export interface Link {
+  publish(message: Message): void;
+  /** Publish the retained online status with the current models. */
+  publishStatus(models: ActiveModel[]): void;
+  onCommand(handler: (command: InstallCommand) => void): void;
+  readonly counters: LinkCounters;
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
+const MIN_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 30_000;
+
+export function connectLink(options: {
+  identity: EnrollResponse;
+  agentVersion: string;
+  queueLimit: number;
+  newId: () => string;
+  log: Logger;
+  getModels: () => ActiveModel[];
+}): Link {
+  const { identity, log } = options;
+  const deviceId = identity.deviceId;
+  const counters: LinkCounters = { invalidCommands: 0, droppedReports: 0, reconnects: 0 };
+  const pending: { topic: string; payload: Buffer; retain: boolean }[] = [];
+  const handlers: ((command: InstallCommand) => void)[] = [];
+
+  const status = (online: boolean, models: ActiveModel[]): StatusMessage => ({
+    v: PROTOCOL_VERSION,
+    type: 'status',
+    id: options.newId(),
+    ts: Date.now(),
+    online,
+    agentVersion: options.agentVersion,
+    models,
+  });
+
+  const client: MqttClient = mqtt.connect(identity.mqtt.url, {
+    clientId: deviceId,
+    username: identity.mqtt.username,
+    password: identity.mqtt.password,
+    clean: false,
+    keepalive: 30,
+    reconnectPeriod: MIN_BACKOFF_MS,
+    connectTimeout: 10_000,
+    will: {
+      topic: topics.status(deviceId),
+      payload: encodeMessage(status(false, [])),
+      qos: 1,
+      retain: true,
+    },
+  });
+
+  let attempt = 0;
+  client.on('connect', () => {
+    attempt = 0;
+    client.options.reconnectPeriod = MIN_BACKOFF_MS;
+    log.info({ url: identity.mqtt.url }, 'connected to the fleet broker');
+    client.subscribe(topics.commands(deviceId), { qos: 1 }, (err, granted) => {
+      if (err || granted?.some((g) => g.qos === 128))
+        log.error({ err }, 'subscription to the command topic was refused');
+    });
+    send(topics.status(deviceId), encodeMessage(status(true, options.getModels())), true);
+    while (pending.length > 0 && client.connected) {
+      const item = pending.shift()!;
+      client.publish(item.topic, item.payload, { qos: 1, retain: item.retain });
+    }
+  });
+  client.on('close', () => {
+    // Exponential backoff with full jitter; mqtt.js reads reconnectPeriod before each attempt.
+    attempt++;
+    const ceiling = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.min(attempt, 10));
+    client.options.reconnectPeriod = Math.round(MIN_BACKOFF_MS + Math.random() * (ceiling - MIN_BACKOFF_MS));
+  });
+  client.on('reconnect', () => {
+    counters.reconnects++;
+  });
+  client.on('error', (err) => log.warn({ err: err.message }, 'mqtt link error'));
+  client.on('message', (_topic, payload) => {
+    const parsed = parseMessage(payload);
+    if (!parsed.ok || parsed.message.type !== 'install') {
+      counters.invalidCommands++;
+      log.warn(
+        { reason: parsed.ok ? `unexpected ${parsed.message.type}` : parsed.reason },
+        'command rejected',
+      );
+      return;
+    }
+    for (const handler of handlers) handler(parsed.message);
+  });
+
+  function send(topic: string, payload: Buffer, retain = false): void {
+    if (client.connected) {
+      client.publish(topic, payload, { qos: 1, retain });
+      return;
+    }
+    if (pending.length >= options.queueLimit) {
+      pending.shift();
+      counters.droppedReports++;
+    }
+    pending.push({ topic, payload, retain });
+  }
+
+  return {
+    counters,
+    get connected() {
+      return client.connected;
+    },
+    publish(message) {
+      const topic =
+        message.type === 'update'
+          ? topics.updates(deviceId)
+          : message.type === 'telemetry'
+            ? topics.telemetry(deviceId)
+            : topics.status(deviceId);
+      send(topic, encodeMessage(message), message.type === 'status');
+    },
+    publishStatus(models) {
+      send(topics.status(deviceId), encodeMessage(status(true, models)), true);
+    },
+    onCommand(handler) {
+      handlers.push(handler);
+    },
+    async close() {
+      // Say goodbye explicitly: a clean disconnect does not fire the last will.
+      if (client.connected) {
+        await client.publishAsync(
+          topics.status(deviceId),
+          encodeMessage(status(false, options.getModels())),
+          {
+            qos: 1,
+            retain: true,
+          },
+        );
+      }
+      await client.endAsync();
+    },
+  };
+}

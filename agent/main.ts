@@ -1,0 +1,181 @@
+/**
+ * The agent's composition root: the only place that opens LevelDB, creates the MQTT link, loads ONNX
+ * Runtime sessions and listens for HTTP. Start order: serve what is on disk → recover unfinished updates →
+ * connect to the fleet → take commands → listen locally → report.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { type ServerType, serve } from '@hono/node-server';
+import { destination, type Logger, pino } from 'pino';
+import type { FirmwareProfile } from '../shared/firmware-profile.js';
+import type { UpdateState } from '../shared/protocol/messages.js';
+import { AGENT_VERSION, type AgentConfigInput, resolveAgentConfig } from './config.js';
+import { loadIdentity } from './enroll.js';
+import { connectLink } from './link/mqtt.js';
+import { ModelHost } from './runtime/host.js';
+import { type ModelRuntime, OrtRuntime } from './runtime/ort.js';
+import { selfTest } from './runtime/selftest.js';
+import { otherSlot, type Slot, SlotStore } from './runtime/slots.js';
+import { createInferenceApi } from './server/app.js';
+import { AgentDb } from './store.js';
+import { startTelemetry } from './telemetry/reporter.js';
+import { InferenceStats } from './telemetry/stats.js';
+import { UpdateDriver } from './updater/driver.js';
+import { UpdateEffects } from './updater/effects.js';
+
+export interface AgentFaults {
+  /** Park the update after persisting this state (crash tests); see CONTRACT in the README. */
+  hangAt?: UpdateState | undefined;
+  announce?: (line: string) => void;
+}
+
+export interface RunningAgent {
+  deviceId: string;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startAgent(input: AgentConfigInput, faults: AgentFaults = {}): Promise<RunningAgent> {
+  const config = resolveAgentConfig(input);
+  const log = pino(
+    { level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { svc: 'agent' } },
+    destination(2),
+  );
+  const identity = await loadIdentity(config.dataDir);
+  const profile = identity.profile;
+  const db = await AgentDb.open(join(config.dataDir, 'db'));
+  const runtime = new OrtRuntime();
+  const slots = new SlotStore(join(config.dataDir, 'models'));
+  const host = new ModelHost();
+  await serveFromDisk(slots, runtime, profile, host, log);
+
+  const hang = (state: string) =>
+    new Promise<void>(() => {
+      (faults.announce ?? ((l) => process.stdout.write(`${l}\n`)))(`fault: hanging at ${state}`);
+    });
+  const effects = new UpdateEffects({
+    identity,
+    profile,
+    downloadsDir: join(config.dataDir, 'downloads'),
+    slots,
+    host,
+    runtime,
+    maxManifestBytes: config.maxManifestBytes,
+    downloadAttempts: config.downloadAttempts,
+    now: () => new Date(),
+    afterFirstChunk: async () => {
+      if (faults.hangAt === 'downloading') await hang('downloading');
+    },
+    retryDelayMs: (attempt) => Math.min(30_000, 500 * 2 ** attempt),
+  });
+
+  const link = connectLink({
+    identity,
+    agentVersion: AGENT_VERSION,
+    queueLimit: config.reportQueueLimit,
+    newId: randomUUID,
+    log,
+    getModels: () => host.active(),
+  });
+  const driver = new UpdateDriver({
+    store: db.updates(),
+    effects,
+    host,
+    reporter: { update: (m) => link.publish(m) },
+    maxReentries: config.maxStateReentries,
+    log,
+    newId: randomUUID,
+    now: Date.now,
+    afterPersist: async (state) => {
+      if (faults.hangAt === state && state !== 'downloading') await hang(state);
+    },
+  });
+  await driver.recover();
+  link.onCommand((command) => {
+    driver
+      .submit(command)
+      .catch((err) => log.error({ err, commandId: command.id }, 'install command not accepted'));
+  });
+  host.onChange(() => link.publishStatus(host.active()));
+
+  const stats = new InferenceStats(config.latencyWindow);
+  const app = createInferenceApi({ host, stats, log, agentVersion: AGENT_VERSION });
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: config.apiHost, port: config.apiPort }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const telemetry = startTelemetry({
+    intervalMs: config.telemetryIntervalMs,
+    host,
+    stats,
+    publish: (m) => link.publish(m),
+    newId: randomUUID,
+  });
+
+  return {
+    deviceId: identity.deviceId,
+    apiUrl: `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${port}`,
+    async close() {
+      telemetry.stop();
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      });
+      await link.close().catch((err) => log.warn({ err }, 'mqtt close failed'));
+      for (const m of host.all()) await m.loaded.release().catch(() => undefined);
+      await db.close();
+    },
+  };
+}
+
+/**
+ * Serve every model the slots hold: the slot the pointer names, or — if that one no longer loads or fails
+ * its self-test (torn write, bad disk) — the other slot, and point there.
+ */
+async function serveFromDisk(
+  slots: SlotStore,
+  runtime: ModelRuntime,
+  profile: FirmwareProfile,
+  host: ModelHost,
+  log: Logger,
+): Promise<void> {
+  for (const name of await slots.names()) {
+    const pointer = await slots.readActive(name);
+    if (!pointer) continue;
+    const order: Slot[] = [pointer.slot, otherSlot(pointer.slot)];
+    for (const slot of order) {
+      const manifest = await slots.readManifest(name, slot);
+      if (!manifest) continue;
+      try {
+        const loaded = await runtime.load(slots.modelPath(name, slot), profile);
+        try {
+          await selfTest(loaded, manifest.golden);
+        } catch (err) {
+          await loaded.release();
+          throw err;
+        }
+        if (slot !== pointer.slot) {
+          log.warn(
+            { model: name, from: pointer.slot, to: slot },
+            'active slot does not load; serving the other slot',
+          );
+          await slots.writeActive(name, {
+            slot,
+            version: manifest.version,
+            sha256: manifest.artifact.sha256,
+          });
+        }
+        host.swap({ name, version: manifest.version, slot, manifest, loaded });
+        log.info(
+          { model: name, version: manifest.version, slot, provider: loaded.provider },
+          'serving model',
+        );
+        break;
+      } catch (err) {
+        log.error({ err, model: name, slot }, 'model slot does not load');
+      }
+    }
+  }
+}

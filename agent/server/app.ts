@@ -1,0 +1,161 @@
+/**
+ * The local inference API, Open Inference Protocol v2 (KServe/Triton REST), for applications on the device.
+ * Reads the serving models from `ModelHost` on every request, so an activation takes effect atomically.
+ * The infer path is hot: validation is precompiled per model version and logging stays off it.
+ */
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { OIP_DATATYPE } from '../../shared/tensors.js';
+import type { ModelHost, ServingModel } from '../runtime/host.js';
+import { toJsonNumbers } from '../runtime/tensors.js';
+import type { InferenceStats } from '../telemetry/stats.js';
+import { type CompiledModel, compileModel } from './validate.js';
+
+export interface ServerDeps {
+  host: ModelHost;
+  stats: InferenceStats;
+  log: Logger;
+  agentVersion: string;
+}
+
+export function createInferenceApi(deps: ServerDeps): Hono {
+  const { host, stats } = deps;
+  const app = new Hono();
+  const compiled = new WeakMap<ServingModel, CompiledModel>();
+  const registry = new Registry();
+  const requests = new Counter({
+    name: 'edgefleet_inference_requests_total',
+    help: 'Inference requests',
+    labelNames: ['model', 'outcome'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'edgefleet_inference_duration_seconds',
+    help: 'Inference request duration, parse to response',
+    labelNames: ['model'],
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'edgefleet_model_version',
+    help: 'Active model version',
+    labelNames: ['model', 'execution_provider'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of host.all())
+        this.set({ model: m.name, execution_provider: m.loaded.provider }, m.version);
+    },
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof NotFoundError) return c.json({ error: { code: err.code, message: err.message } }, 404);
+    if (err instanceof ValidationError)
+      return c.json({ error: { code: err.code, message: err.message } }, 400);
+    if (err instanceof EdgefleetError)
+      return c.json({ error: { code: err.code, message: err.message } }, 500);
+    deps.log.error({ err }, 'inference api error');
+    return c.json({ error: { code: 'internal', message: (err as Error).message } }, 500);
+  });
+  app.notFound((c) =>
+    c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
+
+  const serving = (name: string): ServingModel => {
+    const model = host.get(name);
+    if (!model) throw new NotFoundError('model', name);
+    return model;
+  };
+
+  app.get('/v2', (c) => c.json({ name: 'edgefleet-agent', version: deps.agentVersion, extensions: [] }));
+  app.get('/v2/health/live', (c) => c.json({ live: true }));
+  app.get('/v2/health/ready', (c) => {
+    const ready = host.all().length > 0;
+    return c.json({ ready }, ready ? 200 : 503);
+  });
+  app.get('/v2/models/:name', (c) => {
+    const m = serving(c.req.param('name'));
+    const tensor = (t: ServingModel['manifest']['inputs'][number]) => ({
+      name: t.name,
+      datatype: OIP_DATATYPE[t.dtype],
+      shape: t.shape.map((d) => (typeof d === 'number' ? d : -1)),
+    });
+    return c.json({
+      name: m.name,
+      versions: [String(m.version)],
+      platform: 'onnxruntime',
+      execution_provider: m.loaded.provider,
+      inputs: m.manifest.inputs.map(tensor),
+      outputs: m.manifest.outputs.map(tensor),
+    });
+  });
+  app.get('/v2/models/:name/ready', (c) => {
+    const ready = host.get(c.req.param('name')) !== undefined;
+    return c.json({ name: c.req.param('name'), ready }, ready ? 200 : 503);
+  });
+
+  const infer = async (name: string, version: string | undefined, bodyText: string) => {
+    const model = serving(name);
+    if (version !== undefined && version !== String(model.version)) {
+      throw new NotFoundError('model version', `${name}@${version} (serving v${model.version})`);
+    }
+    let validator = compiled.get(model);
+    if (!validator) {
+      validator = compileModel(model.manifest);
+      compiled.set(model, validator);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(bodyText);
+    } catch (err) {
+      throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, {
+        code: 'invalid_json',
+      });
+    }
+    const request = validator.parse(body);
+    const results = await model.loaded.run(request.feeds);
+    const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
+    return {
+      model_name: model.name,
+      model_version: String(model.version),
+      id: request.id ?? '',
+      outputs: names.map((n) => {
+        const t = results[n]!;
+        const spec = model.manifest.outputs.find((o) => o.name === n)!;
+        return { name: n, shape: t.dims, datatype: OIP_DATATYPE[spec.dtype], data: toJsonNumbers(t.data) };
+      }),
+    };
+  };
+
+  const handleInfer = async (name: string, version: string | undefined, bodyText: string) => {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const response = await infer(name, version, bodyText);
+      ok = true;
+      return response;
+    } finally {
+      const ms = performance.now() - started;
+      // Count only requests for models this device serves; unknown names are the caller's mistake.
+      if (host.get(name)) {
+        stats.record(name, ms, ok);
+        requests.inc({ model: name, outcome: ok ? 'ok' : 'error' });
+        latency.observe({ model: name }, ms / 1000);
+      }
+    }
+  };
+
+  app.post('/v2/models/:name/infer', async (c) =>
+    c.json(await handleInfer(c.req.param('name'), undefined, await c.req.text())),
+  );
+  app.post('/v2/models/:name/versions/:version/infer', async (c) =>
+    c.json(await handleInfer(c.req.param('name'), c.req.param('version'), await c.req.text())),
+  );
+
+  app.get('/metrics', async (c) =>
+    c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
+  );
+  return app;
+}

@@ -1,0 +1,172 @@
+/**
+ * Runs the update machine: receives install commands, persists each record BEFORE executing the effects of
+ * its new state, executes them one by one and feeds the resulting event back into `step`. Updates run one at
+ * a time, in arrival order. On start, unfinished records are recovered from where they were persisted.
+ * Commands are idempotent by id: a known id is re-reported, never redone.
+ */
+import type { Logger } from 'pino';
+import { ManifestSchema } from '../../shared/manifest.js';
+import {
+  type InstallCommand,
+  PROTOCOL_VERSION,
+  type UpdateMessage,
+  type UpdateState,
+} from '../../shared/protocol/messages.js';
+import type { ModelHost } from '../runtime/host.js';
+import type { UpdateEffects } from './effects.js';
+import { isTerminal, step, type UpdateEffect, type UpdateEvent, type UpdateRecord } from './machine.js';
+
+export interface UpdateStore {
+  get(commandId: string): Promise<UpdateRecord | undefined>;
+  put(record: UpdateRecord): Promise<void>;
+  all(): Promise<UpdateRecord[]>;
+}
+
+export interface UpdateReporter {
+  update(message: UpdateMessage): void;
+}
+
+export interface DriverOptions {
+  store: UpdateStore;
+  effects: UpdateEffects;
+  host: ModelHost;
+  reporter: UpdateReporter;
+  maxReentries: number;
+  log: Logger;
+  newId: () => string;
+  now: () => number;
+  /** Crash-test hook: awaited after a record in that state is persisted (never resolves when armed). */
+  afterPersist: (state: UpdateState) => Promise<void>;
+}
+
+export class UpdateDriver {
+  private queue: Promise<void> = Promise.resolve();
+  private seq = 0;
+
+  constructor(private readonly o: DriverOptions) {}
+
+  /** Resume every unfinished update, oldest first. Call once at start, before taking commands. */
+  async recover(): Promise<void> {
+    const unfinished = (await this.o.store.all())
+      .filter((r) => !isTerminal(r.state))
+      .sort((a, b) => a.seq - b.seq);
+    this.seq = Math.max(0, ...(await this.o.store.all()).map((r) => r.seq));
+    for (const record of unfinished) {
+      this.o.log.info({ commandId: record.commandId, state: record.state }, 'recovering update');
+      this.enqueue(record, { type: 'recover', maxReentries: this.o.maxReentries });
+    }
+  }
+
+  async submit(command: InstallCommand): Promise<void> {
+    const known = await this.o.store.get(command.id);
+    if (known) {
+      // Re-sent command (reconnect, fleet restart): say where it stands, do not redo it.
+      if (isTerminal(known.state)) this.report(known);
+      return;
+    }
+    const record: UpdateRecord = {
+      commandId: command.id,
+      rolloutId: command.rolloutId,
+      manifestText: command.manifest,
+      artifactUrl: command.artifactUrl,
+      model: guessModel(command.manifest),
+      sha256: null,
+      slot: null,
+      state: 'received',
+      reason: null,
+      executionProvider: null,
+      reentries: {},
+      seq: ++this.seq,
+    };
+    await this.o.store.put(record);
+    this.enqueue(record, { type: 'start' });
+  }
+
+  /** Resolves when every queued update has finished (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(record: UpdateRecord, first: UpdateEvent): void {
+    this.queue = this.queue.then(() =>
+      this.run(record, first).catch((err) =>
+        this.o.log.error({ err, commandId: record.commandId }, 'update driver failed'),
+      ),
+    );
+  }
+
+  private async run(initial: UpdateRecord, first: UpdateEvent): Promise<void> {
+    let record = initial;
+    let event: UpdateEvent | null = first;
+    while (event) {
+      const result = step(record, event);
+      if (result.record !== record) {
+        record = result.record;
+        await this.o.store.put(record); // persisted before any effect of the new state
+        await this.o.afterPersist(record.state);
+      }
+      event = null;
+      for (const effect of result.effects) {
+        const next = await this.execute(effect, record);
+        if (next) event = next;
+      }
+    }
+  }
+
+  private async execute(effect: UpdateEffect, record: UpdateRecord): Promise<UpdateEvent | null> {
+    const fx = this.o.effects;
+    switch (effect.kind) {
+      case 'report':
+        this.report(record);
+        return null;
+      case 'verify_manifest':
+        return fx.verifyManifest(record);
+      case 'download':
+        return fx.download(record);
+      case 'verify_and_stage':
+        return fx.verifyAndStage(record);
+      case 'continue':
+        return { type: 'continue' };
+      case 'load_and_selftest':
+        return fx.loadAndSelfTest(record);
+      case 'activate':
+        return fx.activate(record);
+      case 'discard':
+        await fx.discard(record);
+        return null;
+    }
+  }
+
+  private report(record: UpdateRecord): void {
+    const serving = this.o.host.get(record.model.name);
+    this.o.reporter.update({
+      v: PROTOCOL_VERSION,
+      type: 'update',
+      id: this.o.newId(),
+      ts: this.o.now(),
+      commandId: record.commandId,
+      rolloutId: record.rolloutId,
+      model: record.model,
+      state: record.state,
+      reason: record.reason,
+      executionProvider: record.executionProvider,
+      serving: serving ? { name: serving.name, version: serving.version } : null,
+    });
+    const level = record.state === 'failed' ? 'warn' : 'info';
+    this.o.log[level](
+      { commandId: record.commandId, model: record.model, state: record.state, reason: record.reason },
+      'update',
+    );
+  }
+}
+
+/** Name and version for reports before the manifest is verified (unverified; never used to decide anything). */
+function guessModel(manifestText: string): { name: string; version: number } {
+  try {
+    const parsed = ManifestSchema.pick({ name: true, version: true }).safeParse(JSON.parse(manifestText));
+    if (parsed.success) return parsed.data;
+  } catch {
+    // fall through
+  }
+  return { name: 'unknown', version: 1 };
+}

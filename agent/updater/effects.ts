@@ -1,0 +1,269 @@
+/**
+ * The work behind each update state: verify the manifest, download (resumable, capped), verify the artifact
+ * and stage it into the inactive slot, load + self-test, activate. Each returns the machine's next event;
+ * none of them decides what happens next. Errors become `failed` events with a specific reason code.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { EnrollResponse } from '../../shared/api/enroll.js';
+import { EdgefleetError } from '../../shared/errors.js';
+import type { FirmwareProfile } from '../../shared/firmware-profile.js';
+import { type Manifest, ManifestError, verifyArtifact, verifyManifest } from '../../shared/manifest.js';
+import type { Reason } from '../../shared/protocol/messages.js';
+import type { ModelHost } from '../runtime/host.js';
+import type { LoadedModel, ModelRuntime } from '../runtime/ort.js';
+import { selfTest } from '../runtime/selftest.js';
+import type { SlotStore } from '../runtime/slots.js';
+import type { UpdateEvent, UpdateRecord } from './machine.js';
+
+export interface EffectDeps {
+  identity: EnrollResponse;
+  profile: FirmwareProfile;
+  downloadsDir: string;
+  slots: SlotStore;
+  host: ModelHost;
+  runtime: ModelRuntime;
+  maxManifestBytes: number;
+  downloadAttempts: number;
+  now: () => Date;
+  /** Awaited after the first downloaded chunk is on disk (crash-test hook; resolves at once normally). */
+  afterFirstChunk: () => Promise<void>;
+  /** Backoff between download attempts, ms (injectable so tests need not wait). */
+  retryDelayMs: (attempt: number) => number;
+}
+
+export class UpdateEffects {
+  /** Sessions loaded and self-tested, waiting for activation, by command id. */
+  private readonly ready = new Map<string, LoadedModel>();
+
+  constructor(private readonly deps: EffectDeps) {}
+
+  manifestOf(record: UpdateRecord): Manifest {
+    return verifyManifest(record.manifestText, this.verifyOptions());
+  }
+
+  private verifyOptions() {
+    return {
+      trustedKeys: this.deps.identity.trustedKeys,
+      maxManifestBytes: this.deps.maxManifestBytes,
+      installedVersion: null,
+      now: this.deps.now(),
+      profile: this.deps.profile,
+    };
+  }
+
+  async verifyManifest(record: UpdateRecord): Promise<UpdateEvent> {
+    try {
+      const manifest = verifyManifest(record.manifestText, {
+        ...this.verifyOptions(),
+        installedVersion: (name) => this.deps.host.versionOf(name),
+      });
+      return {
+        type: 'manifest_ok',
+        model: { name: manifest.name, version: manifest.version },
+        sha256: manifest.artifact.sha256,
+      };
+    } catch (err) {
+      if (err instanceof ManifestError && err.code === 'version_already_installed') {
+        const serving = this.deps.host.get(record.model.name);
+        return { type: 'already_installed', provider: serving?.loaded.provider ?? null };
+      }
+      return failed(err);
+    }
+  }
+
+  partPath(record: UpdateRecord): string {
+    return join(this.deps.downloadsDir, `${record.sha256}.part`);
+  }
+
+  async download(record: UpdateRecord): Promise<UpdateEvent> {
+    let manifest: Manifest;
+    try {
+      manifest = this.manifestOf(record);
+    } catch (err) {
+      return failed(err);
+    }
+    await mkdir(this.deps.downloadsDir, { recursive: true });
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= this.deps.downloadAttempts; attempt++) {
+      try {
+        await this.downloadOnce(record, manifest);
+        return { type: 'downloaded' };
+      } catch (err) {
+        lastError = err;
+        if (err instanceof EdgefleetError && !err.retryable) return failed(err);
+        if (attempt < this.deps.downloadAttempts) {
+          await new Promise((resolve) => setTimeout(resolve, this.deps.retryDelayMs(attempt)));
+        }
+      }
+    }
+    return failed(
+      new EdgefleetError(
+        'download_failed',
+        `download failed ${this.deps.downloadAttempts} times: ${(lastError as Error)?.message}`,
+      ),
+    );
+  }
+
+  private async downloadOnce(record: UpdateRecord, manifest: Manifest): Promise<void> {
+    const part = this.partPath(record);
+    const expected = manifest.artifact.size;
+    let have = Math.max(0, await sizeOf(part));
+    if (have > expected) {
+      await rm(part, { force: true });
+      have = 0;
+    }
+    if (have === expected) return;
+    const { username, password } = this.deps.identity.mqtt;
+    const res = await fetch(record.artifactUrl, {
+      headers: {
+        authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`,
+        ...(have > 0 ? { range: `bytes=${have}-` } : {}),
+      },
+    });
+    if (res.status === 416) {
+      await rm(part, { force: true });
+      throw new EdgefleetError('download_restart', 'the server refused the resume range; starting over', {
+        retryable: true,
+      });
+    }
+    if (res.status === 200) {
+      have = 0; // no range support (or none asked): the body is the whole artifact
+    } else if (res.status !== 206) {
+      const retryable = res.status >= 500 || res.status === 429;
+      throw new EdgefleetError('download_failed', `artifact download answered HTTP ${res.status}`, {
+        retryable,
+      });
+    }
+    if (!res.body)
+      throw new EdgefleetError('download_failed', 'artifact download has no body', { retryable: true });
+    const handle = await open(part, have > 0 ? 'a' : 'w');
+    let written = have;
+    let firstChunk = true;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        written += chunk.length;
+        if (written > expected) {
+          throw new EdgefleetError(
+            'artifact_size_mismatch',
+            `the server sent more than the manifest's ${expected} bytes`,
+          );
+        }
+        await handle.write(chunk);
+        if (firstChunk) {
+          firstChunk = false;
+          await handle.sync();
+          await this.deps.afterFirstChunk();
+        }
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    if (written !== expected) {
+      throw new EdgefleetError('download_incomplete', `download ended at ${written} of ${expected} bytes`, {
+        retryable: true,
+      });
+    }
+  }
+
+  async verifyAndStage(record: UpdateRecord): Promise<UpdateEvent> {
+    try {
+      const manifest = this.manifestOf(record);
+      const slot = await this.deps.slots.inactiveSlot(manifest.name);
+      const part = this.partPath(record);
+      const inSlot = this.deps.slots.modelPath(manifest.name, slot);
+      // After a crash the artifact may already have been moved into the slot.
+      const source = (await sizeOf(part)) >= 0 ? part : (await sizeOf(inSlot)) >= 0 ? inSlot : null;
+      if (!source) throw new EdgefleetError('artifact_missing', 'the downloaded artifact is gone');
+      verifyArtifact(manifest, { size: await sizeOf(source), sha256: await sha256File(source) });
+      await this.deps.slots.stage(manifest.name, slot, source, record.manifestText);
+      return { type: 'staged', slot };
+    } catch (err) {
+      return failed(err);
+    }
+  }
+
+  async loadAndSelfTest(record: UpdateRecord): Promise<UpdateEvent> {
+    let loaded: LoadedModel | undefined;
+    try {
+      const manifest = this.manifestOf(record);
+      loaded = await this.deps.runtime.load(
+        this.deps.slots.modelPath(manifest.name, record.slot!),
+        this.deps.profile,
+      );
+      await selfTest(loaded, manifest.golden);
+      this.ready.set(record.commandId, loaded);
+      return { type: 'loaded', provider: loaded.provider };
+    } catch (err) {
+      await loaded?.release().catch(() => undefined);
+      return failed(err);
+    }
+  }
+
+  async activate(record: UpdateRecord): Promise<UpdateEvent> {
+    try {
+      // Verified against the pinned key at `received`; parse again without the version rule (the pointer may
+      // already name this version when a crash interrupted the switch).
+      const manifest = this.manifestOf(record);
+      let loaded = this.ready.get(record.commandId);
+      if (!loaded) {
+        // Restarted mid-activation: the staged model passed its self-test before; load and check it again.
+        loaded = await this.deps.runtime.load(
+          this.deps.slots.modelPath(manifest.name, record.slot!),
+          this.deps.profile,
+        );
+        await selfTest(loaded, manifest.golden);
+      }
+      this.ready.delete(record.commandId);
+      await this.deps.slots.writeActive(manifest.name, {
+        slot: record.slot!,
+        version: manifest.version,
+        sha256: manifest.artifact.sha256,
+      });
+      const previous = this.deps.host.swap({
+        name: manifest.name,
+        version: manifest.version,
+        slot: record.slot!,
+        manifest,
+        loaded,
+      });
+      await previous?.loaded.release();
+      return { type: 'activated' };
+    } catch (err) {
+      return failed(err);
+    }
+  }
+
+  async discard(record: UpdateRecord): Promise<void> {
+    const loaded = this.ready.get(record.commandId);
+    this.ready.delete(record.commandId);
+    await loaded?.release().catch(() => undefined);
+    if (record.sha256) await rm(this.partPath(record), { force: true });
+  }
+}
+
+function failed(err: unknown): UpdateEvent {
+  return { type: 'failed', reason: reasonOf(err) };
+}
+
+export function reasonOf(err: unknown): Reason {
+  if (err instanceof EdgefleetError) return { code: err.code, message: err.message.slice(0, 2000) };
+  return { code: 'internal_error', message: String((err as Error)?.message ?? err).slice(0, 2000) };
+}
+
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return -1;
+  }
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
