@@ -3,7 +3,7 @@
  * sees where the update ended. The agent's fault hook (EDGEFLEET_FAULT_HANG_AT) parks it right after the
  * state is persisted; the kill is a real SIGKILL from outside.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ describe('crash safety of the update state machine', () => {
     agent = await AgentProcess.start({ dataDir });
     // A model large enough that the download spans several chunks (the hang in `downloading` comes after
     // the first chunk is on disk, so the restart must resume a partial file).
-    await env.api.pushModel('crashy', mlp(1000, 512));
+    await env.api.pushModel('crashy', mlp(1001, 512));
     const first = await env.api.createRollout('crashy', 1, { devices: [deviceId] });
     expect((await env.api.settledRollout(first.id)).phase).toBe('succeeded');
   });
@@ -40,6 +40,7 @@ describe('crash safety of the update state machine', () => {
     await env?.close();
   });
 
+  // Version v is built from seed 1000 + v, so every case knows the previous model's exact outputs.
   it.each(STATES.map((state, i) => ({ state, version: i + 2 })))(
     'killed while $state, it recovers and the fleet sees v$version active',
     async ({ state, version }) => {
@@ -59,6 +60,13 @@ describe('crash safety of the update state machine', () => {
       expect(
         maxAbsDiff(during.body.outputs[0].data, await directRun(previous, data, rows)),
       ).toBeLessThanOrEqual(1e-6);
+
+      if (state === 'downloading') {
+        // Killed mid-download: a partial file is on disk, so the restart must resume it (HTTP Range).
+        const partial = await stat(join(dataDir, 'downloads', `${pushed.artifact.sha256}.part`));
+        expect(partial.size).toBeGreaterThan(0);
+        expect(partial.size).toBeLessThan(pushed.artifact.size);
+      }
 
       await agent.kill('SIGKILL');
       agent = await AgentProcess.start({ dataDir });
