@@ -86,7 +86,7 @@ describe('broker authentication and ACL', () => {
     const clientA = await connect(a.mqtt.url, a.deviceId, a.mqtt.username, a.mqtt.password);
     clients.push(clientA);
     const before = env.fleet.broker.counters.publishesRefused;
-    const closed = new Promise((resolve) => clientA.once('close', resolve));
+    const closed = new Promise<void>((resolve) => clientA.once('close', () => resolve()));
     clientA.publish(topics.status(b.deviceId), JSON.stringify(status(true)), { qos: 1 });
     await closed;
     expect(env.fleet.broker.counters.publishesRefused).toBe(before + 1);
