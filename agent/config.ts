@@ -29,6 +29,8 @@ export const AgentConfigSchema = z.object({
   downloadAttempts: z.number().int().min(1).default(5),
   /** Reports kept in memory while the broker is unreachable; the oldest are dropped (and counted) beyond. */
   reportQueueLimit: z.number().int().min(1).default(1000),
+  /** Most rows one adaptive inference batch may carry; 1 turns batching off. */
+  maxBatchRows: z.number().int().min(1).default(64),
   /** Inference latencies kept per model for the telemetry percentiles. */
   latencyWindow: z.number().int().min(16).default(4096),
 });

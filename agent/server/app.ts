@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { OIP_DATATYPE } from '../../shared/tensors.js';
+import { MicroBatcher } from '../runtime/batcher.js';
 import type { ModelHost, ServingModel } from '../runtime/host.js';
 import { toJsonNumbers } from '../runtime/tensors.js';
 import type { InferenceStats } from '../telemetry/stats.js';
@@ -18,12 +19,20 @@ export interface ServerDeps {
   stats: InferenceStats;
   log: Logger;
   agentVersion: string;
+  /** Most rows one adaptive batch may carry (1 disables batching). */
+  maxBatchRows: number;
+}
+
+interface Prepared {
+  validator: CompiledModel;
+  batcher: MicroBatcher;
 }
 
 export function createInferenceApi(deps: ServerDeps): Hono {
   const { host, stats } = deps;
   const app = new Hono();
-  const compiled = new WeakMap<ServingModel, CompiledModel>();
+  // Per served model version: its request validator and its batcher (a new activation gets new ones).
+  const prepared = new WeakMap<ServingModel, Prepared>();
   const registry = new Registry();
   const requests = new Counter({
     name: 'edgefleet_inference_requests_total',
@@ -101,10 +110,13 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     if (version !== undefined && version !== String(model.version)) {
       throw new NotFoundError('model version', `${name}@${version} (serving v${model.version})`);
     }
-    let validator = compiled.get(model);
-    if (!validator) {
-      validator = compileModel(model.manifest);
-      compiled.set(model, validator);
+    let ready = prepared.get(model);
+    if (!ready) {
+      ready = {
+        validator: compileModel(model.manifest),
+        batcher: new MicroBatcher(model.loaded, model.manifest.inputs, model.manifest.outputs, deps.maxBatchRows),
+      };
+      prepared.set(model, ready);
     }
     let body: unknown;
     try {
@@ -114,8 +126,8 @@ export function createInferenceApi(deps: ServerDeps): Hono {
         code: 'invalid_json',
       });
     }
-    const request = validator.parse(body);
-    const results = await model.loaded.run(request.feeds);
+    const request = ready.validator.parse(body);
+    const results = await ready.batcher.run(request.feeds);
     const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
     return {
       model_name: model.name,
