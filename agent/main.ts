@@ -100,7 +100,13 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
   host.onChange(() => link.publishStatus(host.active()));
 
   const stats = new InferenceStats(config.latencyWindow);
-  const app = createInferenceApi({ host, stats, log, agentVersion: AGENT_VERSION, maxBatchRows: config.maxBatchRows });
+  const app = createInferenceApi({
+    host,
+    stats,
+    log,
+    agentVersion: AGENT_VERSION,
+    maxBatchRows: config.maxBatchRows,
+  });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.apiHost, port: config.apiPort }, () => resolve(s));
     s.once('error', reject);

@@ -120,7 +120,11 @@ function concatenate(inputs: TensorSpec[], group: Pending[]): Record<string, Fee
   return feeds;
 }
 
-function sliceRows(out: Record<string, OutputTensor>, startRow: number, rows: number): Record<string, OutputTensor> {
+function sliceRows(
+  out: Record<string, OutputTensor>,
+  startRow: number,
+  rows: number,
+): Record<string, OutputTensor> {
   const result: Record<string, OutputTensor> = {};
   for (const name in out) {
     const t = out[name]!;

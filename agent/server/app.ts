@@ -114,7 +114,12 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     if (!ready) {
       ready = {
         validator: compileModel(model.manifest),
-        batcher: new MicroBatcher(model.loaded, model.manifest.inputs, model.manifest.outputs, deps.maxBatchRows),
+        batcher: new MicroBatcher(
+          model.loaded,
+          model.manifest.inputs,
+          model.manifest.outputs,
+          deps.maxBatchRows,
+        ),
       };
       prepared.set(model, ready);
     }
