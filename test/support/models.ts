@@ -2,6 +2,8 @@
  * Models and reference outputs for end-to-end tests: real ONNX bytes, and what a direct ONNX Runtime run
  * in the test process returns for them (the oracle agents are compared with).
  */
+
+import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { mulberry32, seededMlp } from '../../shared/onnx/mlp.js';
 
@@ -37,4 +39,47 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
   return worst;
+}
+
+/** A model with symbolic spatial dims that cannot run at 1×1 (3×3 max-pool): golden I/O needs a sample input. */
+export function poolModel(): Uint8Array {
+  const { onnx } = onnxProto;
+  const dim = (d: number | string) =>
+    typeof d === 'number'
+      ? onnx.TensorShapeProto.Dimension.create({ dimValue: d })
+      : onnx.TensorShapeProto.Dimension.create({ dimParam: d });
+  const info = (name: string, dims: (number | string)[]) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: onnx.TypeProto.create({
+        tensorType: onnx.TypeProto.Tensor.create({
+          elemType: onnx.TensorProto.DataType.FLOAT,
+          shape: onnx.TensorShapeProto.create({ dim: dims.map(dim) }),
+        }),
+      }),
+    });
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: 13 })],
+    graph: onnx.GraphProto.create({
+      name: 'pool',
+      node: [
+        onnx.NodeProto.create({
+          opType: 'MaxPool',
+          input: ['image'],
+          output: ['pooled'],
+          attribute: [
+            onnx.AttributeProto.create({
+              name: 'kernel_shape',
+              type: onnx.AttributeProto.AttributeType.INTS,
+              ints: [3, 3],
+            }),
+          ],
+        }),
+      ],
+      input: [info('image', [1, 1, 'H', 'W'])],
+      output: [info('pooled', [1, 1, 'h', 'w'])],
+    }),
+  });
+  return onnx.ModelProto.encode(model).finish();
 }

@@ -1,0 +1,358 @@
+/**
+ * The fleet HTTP API in-process (`app.request`) over a real LevelDB in a temp dir and real ONNX Runtime:
+ * roles, enrollment, model registration with golden I/O, artifact ranges, rollout validation, and JSON
+ * errors for bad input. Commands are captured at the MQTT boundary (the broker path has its own suite).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../../fleet-server/api/app.js';
+import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
+import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
+import { DeviceRegistry } from '../../../fleet-server/devices/registry.js';
+import { loadOrCreateKeyRing } from '../../../fleet-server/registry/keys.js';
+import { ModelRegistry } from '../../../fleet-server/registry/models.js';
+import { RolloutController } from '../../../fleet-server/rollouts/controller.js';
+import { ArtifactStore } from '../../../fleet-server/store/artifacts.js';
+import { Db } from '../../../fleet-server/store/db.js';
+import type { EnrollResponse } from '../../../shared/api/enroll.js';
+import { verifyManifest } from '../../../shared/manifest.js';
+import type { InstallCommand } from '../../../shared/protocol/messages.js';
+import { REPO_PROFILES } from '../../support/fleet.js';
+import { mlp, poolModel } from '../../support/models.js';
+
+describe('fleet HTTP API', () => {
+  let dir: string;
+  let db: Db;
+  let app: ReturnType<typeof createApi>;
+  let admin: string;
+  let clock = new Date('2026-11-01T00:00:00Z');
+  const sent: { deviceId: string; command: InstallCommand }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fleet-api-'));
+    db = await Db.open(join(dir, 'db'));
+    const now = () => clock;
+    const artifacts = new ArtifactStore(join(dir, 'artifacts'));
+    await artifacts.init();
+    const keys = await loadOrCreateKeyRing(dir);
+    const tokens = new OperatorTokens(db.collection('operator-tokens'), now);
+    admin = (await tokens.bootstrapAdmin(dir))!;
+    const devices = new DeviceRegistry(
+      db.collection('devices'),
+      db.collection('enrollment-tokens'),
+      await loadProfiles(REPO_PROFILES),
+      { now },
+    );
+    const models = new ModelRegistry(db.collection('model-versions'), artifacts, keys, ort, {
+      maxModelBytes: 2_000_000,
+      manifestValidityDays: 30,
+      now,
+    });
+    const log = pino({ level: 'silent' });
+    const rollouts = new RolloutController(
+      db.collection('rollouts'),
+      devices,
+      models,
+      { sendCommand: async (deviceId, command) => void sent.push({ deviceId, command }) },
+      { publicUrl: 'http://fleet.test', now, log },
+    );
+    app = createApi({
+      tokens,
+      devices,
+      models,
+      rollouts,
+      artifacts,
+      keys,
+      publicUrl: 'http://fleet.test',
+      publicMqttUrl: 'mqtt://fleet.test:1883',
+      version: 'test',
+      log,
+    });
+  });
+  afterAll(async () => {
+    await db?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const call = async (
+    method: string,
+    path: string,
+    options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {},
+  ) => {
+    const headers: Record<string, string> = { ...options.headers };
+    const token = options.token === undefined ? admin : options.token;
+    if (token) headers.authorization = `Bearer ${token}`;
+    let body: BodyInit | undefined;
+    if (
+      options.body instanceof Uint8Array ||
+      options.body instanceof FormData ||
+      typeof options.body === 'string'
+    )
+      body = options.body as BodyInit;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] = 'application/json';
+    }
+    const res = await app.request(path, { method, headers, body });
+    const text = await res.text();
+    let json: any = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json, headers: res.headers };
+  };
+  const tokenFor = async (role: string) =>
+    (await call('POST', '/api/v1/tokens', { body: { role } })).json.token as string;
+  const enroll = async (options: { tags?: Record<string, string>; profile?: string } = {}) => {
+    const t = await call('POST', '/api/v1/enrollment-tokens', { body: options });
+    return (await call('POST', '/api/v1/enroll', { token: null, body: { token: t.json.token } }))
+      .json as EnrollResponse;
+  };
+
+  describe('roles', () => {
+    it('no token → 401, a viewer reads but cannot write, an operator cannot mint tokens', async () => {
+      expect((await call('GET', '/api/v1/devices', { token: null })).status).toBe(401);
+      expect((await call('GET', '/api/v1/devices', { token: 'ef_wrong' })).json.error.code).toBe(
+        'unauthenticated',
+      );
+      const viewer = await tokenFor('viewer');
+      const operator = await tokenFor('operator');
+      expect((await call('GET', '/api/v1/devices', { token: viewer })).status).toBe(200);
+      const refused = await call('POST', '/api/v1/enrollment-tokens', { token: viewer, body: {} });
+      expect(refused.status).toBe(403);
+      expect(refused.json.error.message).toMatch(/operator role; the token has viewer/);
+      expect((await call('POST', '/api/v1/enrollment-tokens', { token: operator, body: {} })).status).toBe(
+        201,
+      );
+      expect(
+        (await call('POST', '/api/v1/tokens', { token: operator, body: { role: 'viewer' } })).status,
+      ).toBe(403);
+    });
+  });
+
+  describe('enrollment', () => {
+    it('a token enrolls exactly one device, with credentials, pinned keys and the profile', async () => {
+      const t = await call('POST', '/api/v1/enrollment-tokens', {
+        body: { tags: { site: 'a' }, profile: 'raspberry-pi-5' },
+      });
+      const first = await call('POST', '/api/v1/enroll', { token: null, body: { token: t.json.token } });
+      expect(first.status).toBe(201);
+      expect(first.json.profile.id).toBe('raspberry-pi-5');
+      expect(first.json.tags).toEqual({ site: 'a' });
+      expect(first.json.mqtt.username).toBe(first.json.deviceId);
+      expect(first.json.trustedKeys).toHaveLength(1);
+      const again = await call('POST', '/api/v1/enroll', { token: null, body: { token: t.json.token } });
+      expect(again.status).toBe(401);
+      expect(again.json.error.code).toBe('enrollment_token_used');
+      const device = await call('GET', `/api/v1/devices/${first.json.deviceId}`);
+      expect(device.json).toMatchObject({
+        status: 'never_seen',
+        profile: 'raspberry-pi-5',
+        tags: { site: 'a' },
+      });
+      expect(device.json.secret).toBeUndefined();
+    });
+
+    it('expired, unknown and unknown-profile tokens are refused with their own codes', async () => {
+      const t = await call('POST', '/api/v1/enrollment-tokens', { body: { expiresInSeconds: 60 } });
+      clock = new Date(clock.getTime() + 61_000);
+      expect(
+        (await call('POST', '/api/v1/enroll', { token: null, body: { token: t.json.token } })).json.error
+          .code,
+      ).toBe('enrollment_token_expired');
+      expect(
+        (await call('POST', '/api/v1/enroll', { token: null, body: { token: 'eft_not-a-token' } })).json.error
+          .code,
+      ).toBe('enrollment_token_invalid');
+      const badProfile = await call('POST', '/api/v1/enrollment-tokens', { body: { profile: 'toaster' } });
+      expect(badProfile.status).toBe(400);
+      expect(badProfile.json.error.message).toMatch(/unknown firmware profile 'toaster'.*x86_64-cpu/);
+    });
+
+    it('filters devices by tag', async () => {
+      const a = await enroll({ tags: { line: '7' } });
+      await enroll({ tags: { line: '8' } });
+      const list = await call('GET', '/api/v1/devices?tag=line=7');
+      expect(list.json.devices.map((d: { id: string }) => d.id)).toEqual([a.deviceId]);
+      expect((await call('GET', '/api/v1/devices?tag=oops')).status).toBe(400);
+    });
+  });
+
+  describe('model registration', () => {
+    it('registers a valid model with its inputs, outputs, opset and golden outputs from a real run', async () => {
+      const bytes = mlp(21);
+      const res = await call('POST', '/api/v1/models/clf/versions', {
+        body: bytes,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status).toBe(201);
+      const { manifest } = res.json;
+      expect(manifest.inputs).toEqual([{ name: 'input', dtype: 'float32', shape: ['batch', 32] }]);
+      expect(manifest.outputs).toEqual([{ name: 'output', dtype: 'float32', shape: ['batch', 2] }]);
+      expect(manifest.opset).toBe(13);
+      const golden = manifest.golden.inputs[0];
+      expect(golden.shape).toEqual([1, 32]);
+      const session = await ort.InferenceSession.create(bytes);
+      const out = await session.run({
+        input: new ort.Tensor('float32', Float32Array.from(golden.data), [1, 32]),
+      });
+      expect(manifest.golden.outputs[0].data).toEqual(Array.from(out.output!.data as Float32Array));
+      await session.release();
+      expect(res.json.version).toBe(1);
+      expect(
+        (
+          await call('POST', '/api/v1/models/clf/versions', {
+            body: mlp(22),
+            headers: { 'content-type': 'application/octet-stream' },
+          })
+        ).json.version,
+      ).toBe(2);
+      const versions = await call('GET', '/api/v1/models/clf/versions');
+      expect(versions.json.versions.map((v: { version: number }) => v.version)).toEqual([1, 2]);
+    });
+
+    it('signs manifests that a device holding the fleet key verifies', async () => {
+      const v = await call('GET', '/api/v1/models/clf/versions/1');
+      const enrolled = await enroll();
+      const manifest = verifyManifest(JSON.stringify(v.json.manifest), {
+        trustedKeys: enrolled.trustedKeys,
+        maxManifestBytes: 1 << 20,
+        installedVersion: null,
+        now: clock,
+        profile: enrolled.profile,
+      });
+      expect(manifest.artifact.sha256).toBe(v.json.artifact.sha256);
+    });
+
+    it('refuses junk with 400 and says why', async () => {
+      const res = await call('POST', '/api/v1/models/junk/versions', {
+        body: new TextEncoder().encode('definitely not onnx'),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status).toBe(400);
+      expect(res.json.error.code).toBe('invalid_model');
+      expect((await call('GET', '/api/v1/models/junk/versions')).status).toBe(404);
+    });
+
+    it('a model that cannot run at size 1 needs a sample input: 422 naming the dims, then 201 with one', async () => {
+      const refused = await call('POST', '/api/v1/models/pool/versions', {
+        body: poolModel(),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(refused.status).toBe(422);
+      expect(refused.json.error.code).toBe('golden_unavailable');
+      expect(refused.json.error.message).toMatch(/image \[1, 1, H, W\] tried as \[1, 1, 1, 1\]/);
+      expect(refused.json.error.message).toMatch(/--sample-input/);
+
+      const form = new FormData();
+      form.set('model', new Blob([poolModel()]), 'pool.onnx');
+      form.set('sampleInput', JSON.stringify({ inputs: [{ name: 'image', shape: [1, 1, 8, 8] }] }));
+      const accepted = await call('POST', '/api/v1/models/pool/versions', { body: form });
+      expect(accepted.status).toBe(201);
+      expect(accepted.json.manifest.golden.outputs[0].shape).toEqual([1, 1, 6, 6]);
+
+      const badSample = new FormData();
+      badSample.set('model', new Blob([poolModel()]), 'pool.onnx');
+      badSample.set('sampleInput', JSON.stringify({ inputs: [{ name: 'pixels', shape: [1, 1, 8, 8] }] }));
+      const named = await call('POST', '/api/v1/models/pool/versions', { body: badSample });
+      expect(named.status).toBe(400);
+      expect(named.json.error.message).toMatch(/'pixels', which the model does not have/);
+    });
+
+    it('refuses a model over the size limit with 413', async () => {
+      const res = await call('POST', '/api/v1/models/big/versions', {
+        body: new Uint8Array(2_000_001),
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      expect(res.status).toBe(413);
+    });
+  });
+
+  describe('artifacts', () => {
+    it('serves byte ranges to operators and to devices with their credentials, and nothing to strangers', async () => {
+      const v = (await call('GET', '/api/v1/models/clf/versions/1')).json;
+      const url = `/api/v1/artifacts/${v.artifact.sha256}`;
+      const whole = await app.request(url, { headers: { authorization: `Bearer ${admin}` } });
+      expect(whole.status).toBe(200);
+      const all = new Uint8Array(await whole.arrayBuffer());
+      expect(all.length).toBe(v.artifact.size);
+      expect(whole.headers.get('accept-ranges')).toBe('bytes');
+
+      const device = await enroll();
+      const basic = `Basic ${Buffer.from(`${device.deviceId}:${device.mqtt.password}`).toString('base64')}`;
+      const part = await app.request(url, { headers: { authorization: basic, range: 'bytes=100-' } });
+      expect(part.status).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes 100-${all.length - 1}/${all.length}`);
+      expect(new Uint8Array(await part.arrayBuffer())).toEqual(all.subarray(100));
+      const suffix = await app.request(url, { headers: { authorization: basic, range: 'bytes=-10' } });
+      expect(new Uint8Array(await suffix.arrayBuffer())).toEqual(all.subarray(all.length - 10));
+      const beyond = await app.request(url, {
+        headers: { authorization: basic, range: `bytes=${all.length}-` },
+      });
+      expect(beyond.status).toBe(416);
+
+      const wrongSecret = `Basic ${Buffer.from(`${device.deviceId}:nope`).toString('base64')}`;
+      expect((await app.request(url, { headers: { authorization: wrongSecret } })).status).toBe(401);
+      expect((await app.request(url)).status).toBe(401);
+      expect((await call('GET', `/api/v1/artifacts/${'0'.repeat(64)}`)).status).toBe(404);
+    });
+  });
+
+  describe('rollouts', () => {
+    it('sends one signed install command per targeted device, after persisting the rollout', async () => {
+      const a = await enroll({ tags: { fleet: 'r' } });
+      const b = await enroll({ tags: { fleet: 'r' } });
+      sent.length = 0;
+      const res = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'clf', version: 2 }, targets: { tags: { fleet: 'r' } } },
+      });
+      expect(res.status).toBe(201);
+      expect(res.json.phase).toBe('progressing');
+      expect(res.json.summary).toEqual({ total: 2, pending: 2, inProgress: 0, active: 0, failed: 0 });
+      expect(sent.map((s) => s.deviceId).sort()).toEqual([a.deviceId, b.deviceId].sort());
+      const command = sent[0]!.command;
+      expect(command.rolloutId).toBe(res.json.id);
+      expect(command.artifactUrl).toMatch(/^http:\/\/fleet\.test\/api\/v1\/artifacts\/[0-9a-f]{64}$/);
+      expect(JSON.parse(command.manifest).version).toBe(2);
+      expect((await call('GET', `/api/v1/rollouts/${res.json.id}`)).json.devices).toHaveLength(2);
+    });
+
+    it('refuses rollouts that target nothing, unknown devices or unknown versions', async () => {
+      const none = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'clf', version: 1 }, targets: { tags: { nobody: 'here' } } },
+      });
+      expect(none.json.error.code).toBe('no_targets');
+      const unknown = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'clf', version: 1 }, targets: { devices: ['dev-ghost'] } },
+      });
+      expect(unknown.status).toBe(400);
+      expect(unknown.json.error.message).toMatch(/unknown device 'dev-ghost'/);
+      const version = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'clf', version: 99 }, targets: { devices: ['dev-ghost'] } },
+      });
+      expect(version.status).toBe(404);
+      const empty = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'clf', version: 1 }, targets: {} },
+      });
+      expect(empty.status).toBe(400);
+    });
+  });
+
+  it('malformed JSON and unknown routes get JSON errors, never a crash', async () => {
+    const malformed = await call('POST', '/api/v1/rollouts', {
+      body: '{"model":',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json.error.code).toBe('invalid_json');
+    const missing = await call('GET', '/api/v1/nothing-here');
+    expect(missing.status).toBe(404);
+    expect(missing.json.error.code).toBe('not_found');
+  });
+});
