@@ -8,9 +8,9 @@ import { mkdtemp, open, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ModelVersionRecord, versionKey } from '../../../fleet-server/registry/models.js';
 import { generateSigningKey, publicInfoOf } from '../../../shared/crypto/signing.js';
 import { type Manifest, signManifest } from '../../../shared/manifest.js';
-import { type ModelVersionRecord, versionKey } from '../../../fleet-server/registry/models.js';
 import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
 import { REPO_PROFILES, startTestFleet, type TestFleet } from '../../support/fleet.js';
 import { directRun, inferBody, maxAbsDiff, mlp, randomBatch } from '../../support/models.js';
@@ -28,7 +28,9 @@ describe('tampered or unfit models are rejected on the device, the previous mode
   beforeAll(async () => {
     // A small-device profile: the 32→64→64→2 MLP (~26 KB) fits, a 32→256→256→2 one (~300 KB) does not.
     const cpu = JSON.parse(await readFile(join(REPO_PROFILES, 'x86_64-cpu.json'), 'utf8'));
-    env = await startTestFleet([{ ...cpu, id: 'tiny-cpu', description: 'test: 100 kB models', maxModelBytes: 100_000 }]);
+    env = await startTestFleet([
+      { ...cpu, id: 'tiny-cpu', description: 'test: 100 kB models', maxModelBytes: 100_000 },
+    ]);
     const { token } = await env.api.enrollmentToken({ profile: 'tiny-cpu' });
     const dataDir = await mkdtemp(join(tmpdir(), 'edgefleet-tamper-'));
     deviceId = await enrollAgent({ server: env.fleet.httpUrl, token, dataDir });
@@ -117,6 +119,8 @@ describe('tampered or unfit models are rejected on the device, the previous mode
     expect((await env.api.settledRollout(rollout.id)).phase).toBe('succeeded');
     const res = await agent.infer(MODEL, inferBody(data, rows));
     expect(res.body.model_version).toBe(String(pushed.version));
-    expect(maxAbsDiff(res.body.outputs[0].data, await directRun(mlp(8), data, rows))).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(res.body.outputs[0].data, await directRun(mlp(8), data, rows))).toBeLessThanOrEqual(
+      1e-6,
+    );
   });
 });

@@ -28,7 +28,13 @@ function connect(url: string, clientId: string, username: string, password: stri
 
 function connectError(url: string, clientId: string, username: string, password: string): Promise<Error> {
   return new Promise((resolve, reject) => {
-    const client = mqtt.connect(url, { clientId, username, password, reconnectPeriod: 0, connectTimeout: 5000 });
+    const client = mqtt.connect(url, {
+      clientId,
+      username,
+      password,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
     client.once('connect', () => {
       client.end(true);
       reject(new Error(`${username} was allowed to connect`));
@@ -53,7 +59,14 @@ async function granted(client: MqttClient, topic: string): Promise<number> {
   }
 }
 
-const status = (online: boolean) => ({ v: PROTOCOL_VERSION, type: 'status', id: `s-${Math.random()}`, ts: Date.now(), online, models: [] });
+const status = (online: boolean) => ({
+  v: PROTOCOL_VERSION,
+  type: 'status',
+  id: `s-${Math.random()}`,
+  ts: Date.now(),
+  online,
+  models: [],
+});
 
 describe('broker authentication and ACL', () => {
   let env: TestFleet;
@@ -110,13 +123,24 @@ describe('broker authentication and ACL', () => {
       username: b.mqtt.username,
       password: b.mqtt.password,
       reconnectPeriod: 0,
-      will: { topic: topics.status(b.deviceId), payload: Buffer.from(JSON.stringify(status(false))), qos: 1, retain: true },
+      will: {
+        topic: topics.status(b.deviceId),
+        payload: Buffer.from(JSON.stringify(status(false))),
+        qos: 1,
+        retain: true,
+      },
     });
-    await clientB.publishAsync(topics.status(b.deviceId), JSON.stringify(status(true)), { qos: 1, retain: true });
+    await clientB.publishAsync(topics.status(b.deviceId), JSON.stringify(status(true)), {
+      qos: 1,
+      retain: true,
+    });
     await waitFor(async () => (await env.api.device(b.deviceId)).status === 'online', 'device B online');
     // Drop the connection without a DISCONNECT packet: the broker publishes the will.
     clientB.stream.destroy();
-    await waitFor(async () => (await env.api.device(b.deviceId)).status === 'offline', 'device B offline via its will');
+    await waitFor(
+      async () => (await env.api.device(b.deviceId)).status === 'offline',
+      'device B offline via its will',
+    );
   });
 
   it('malformed device messages are rejected and counted, and the server stays healthy', async () => {
@@ -125,7 +149,9 @@ describe('broker authentication and ACL', () => {
     await clientA.publishAsync(topics.telemetry(a.deviceId), 'not json', { qos: 1 });
     await clientA.publishAsync(topics.updates(a.deviceId), JSON.stringify(status(true)), { qos: 1 });
     await waitFor(
-      () => (env.fleet.link.rejected.get('invalid_message') ?? 0) >= 1 && (env.fleet.link.rejected.get('wrong_channel') ?? 0) >= 1,
+      () =>
+        (env.fleet.link.rejected.get('invalid_message') ?? 0) >= 1 &&
+        (env.fleet.link.rejected.get('wrong_channel') ?? 0) >= 1,
       'both bad messages to be counted',
     );
     const health = await fetch(`${env.fleet.httpUrl}/api/v1/health`);
