@@ -26,7 +26,8 @@ function write(value: unknown, path: string): string {
       return JSON.stringify(value);
     case 'object': {
       if (Array.isArray(value)) {
-        return `[${value.map((item, i) => write(item, `${path}[${i}]`)).join(',')}]`;
+        // Array.from visits holes (as undefined, rejected below); map would skip them and emit `[1,,2]`.
+        return `[${Array.from(value, (item, i) => write(item, `${path}[${i}]`)).join(',')}]`;
       }
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record)

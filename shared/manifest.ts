@@ -147,13 +147,18 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
   }
 
   const installed =
-    typeof options.installedVersion === 'function' ? options.installedVersion(manifest.name) : options.installedVersion;
+    typeof options.installedVersion === 'function'
+      ? options.installedVersion(manifest.name)
+      : options.installedVersion;
   if (installed !== null) {
     if (manifest.version === installed) {
       fail('version_already_installed', `${manifest.name} v${manifest.version} is already installed`);
     }
     if (manifest.version < installed && !options.allowOlder) {
-      fail('version_not_newer', `${manifest.name} v${manifest.version} is not newer than the installed v${installed}`);
+      fail(
+        'version_not_newer',
+        `${manifest.name} v${manifest.version} is not newer than the installed v${installed}`,
+      );
     }
   }
 

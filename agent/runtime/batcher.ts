@@ -8,9 +8,8 @@
  * Only models whose every input and output has a symbolic first dimension are batched; requests are grouped
  * only with others whose remaining dimensions match. Everything else runs alone, exactly as before.
  */
-import { elementCount, type TensorSpec } from '../../shared/tensors.js';
-import type { FeedTensor, LoadedModel, OutputTensor, TypedData } from './ort.js';
-import { typedArrayFor } from './tensors.js';
+import { elementCount, type TensorSpec, type TypedData, typedArrayFor } from '../../shared/tensors.js';
+import type { FeedTensor, LoadedModel, OutputTensor } from './ort.js';
 
 interface Pending {
   feeds: Record<string, FeedTensor>;

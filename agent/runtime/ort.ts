@@ -8,17 +8,9 @@
 import * as ort from 'onnxruntime-node';
 import { EdgefleetError } from '../../shared/errors.js';
 import type { ExecutionProvider, FirmwareProfile } from '../../shared/firmware-profile.js';
-import type { DType } from '../../shared/tensors.js';
+import type { DType, TypedData } from '../../shared/tensors.js';
 
-export type TypedData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | BigInt64Array;
+export type { TypedData };
 
 export interface FeedTensor {
   dtype: DType;

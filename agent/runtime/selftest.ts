@@ -5,9 +5,8 @@
  */
 import { EdgefleetError } from '../../shared/errors.js';
 import type { Golden } from '../../shared/manifest.js';
-import { worstMismatch } from '../../shared/tensors.js';
+import { toTypedData, worstMismatch } from '../../shared/tensors.js';
 import type { FeedTensor, LoadedModel } from './ort.js';
-import { toTypedData } from './tensors.js';
 
 export async function selfTest(model: LoadedModel, golden: Golden): Promise<void> {
   const feeds: Record<string, FeedTensor> = {};

@@ -7,10 +7,9 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
-import { OIP_DATATYPE } from '../../shared/tensors.js';
+import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
 import { MicroBatcher } from '../runtime/batcher.js';
 import type { ModelHost, ServingModel } from '../runtime/host.js';
-import { toJsonNumbers } from '../runtime/tensors.js';
 import type { InferenceStats } from '../telemetry/stats.js';
 import { type CompiledModel, compileModel } from './validate.js';
 

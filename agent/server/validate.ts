@@ -11,9 +11,9 @@ import {
   OIP_DATATYPE,
   shapeMismatch,
   type TensorSpec,
+  typedArrayFor,
 } from '../../shared/tensors.js';
 import type { FeedTensor } from '../runtime/ort.js';
-import { typedArrayFor } from '../runtime/tensors.js';
 
 export interface InferRequest {
   id: string | undefined;

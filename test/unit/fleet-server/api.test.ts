@@ -86,13 +86,13 @@ describe('fleet HTTP API', () => {
     const headers: Record<string, string> = { ...options.headers };
     const token = options.token === undefined ? admin : options.token;
     if (token) headers.authorization = `Bearer ${token}`;
-    let body: BodyInit | undefined;
+    let body: RequestInit['body'];
     if (
       options.body instanceof Uint8Array ||
       options.body instanceof FormData ||
       typeof options.body === 'string'
     )
-      body = options.body as BodyInit;
+      body = options.body as RequestInit['body'];
     else if (options.body !== undefined) {
       body = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';

@@ -9,21 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MicroBatcher } from '../../../../agent/runtime/batcher.js';
 import { type LoadedModel, OrtRuntime } from '../../../../agent/runtime/ort.js';
-import type { FirmwareProfile } from '../../../../shared/firmware-profile.js';
 import { mulberry32, seededMlp } from '../../../../shared/onnx/mlp.js';
 import type { TensorSpec } from '../../../../shared/tensors.js';
+import { TEST_CPU_PROFILE } from '../../../support/profiles.js';
 
-const PROFILE: FirmwareProfile = {
-  id: 'test-cpu',
-  description: 'test',
-  arch: 'x64',
-  executionProviders: [{ name: 'cpu', options: {} }],
-  intraOpThreads: 1,
-  interOpThreads: 1,
-  memoryBudgetBytes: 1 << 28,
-  maxModelBytes: 1 << 26,
-  acceptsVariants: ['default'],
-};
 const INPUTS: TensorSpec[] = [{ name: 'input', dtype: 'float32', shape: ['batch', 8] }];
 const OUTPUTS: TensorSpec[] = [{ name: 'output', dtype: 'float32', shape: ['batch', 3] }];
 
@@ -39,7 +28,7 @@ describe('MicroBatcher', () => {
     const dir = await mkdtemp(join(tmpdir(), 'batcher-'));
     const path = join(dir, 'm.onnx');
     await writeFile(path, seededMlp({ seed: 3, sizes: [8, 16, 3], softmax: true }));
-    model = await new OrtRuntime().load(path, PROFILE);
+    model = await new OrtRuntime().load(path, TEST_CPU_PROFILE);
   });
   afterAll(async () => model?.release());
 
@@ -61,7 +50,7 @@ describe('MicroBatcher', () => {
       expect(out.output!.dims).toEqual([sizes[i], 3]);
       const got = Array.from(out.output!.data as Float32Array);
       const want = Array.from(alone[i]!.data as Float32Array);
-      got.forEach((v, j) => expect(Math.abs(v - want[j]!)).toBeLessThanOrEqual(1e-6));
+      for (let j = 0; j < want.length; j++) expect(Math.abs(got[j]! - want[j]!)).toBeLessThanOrEqual(1e-6);
     });
   });
 

@@ -13,21 +13,9 @@ import { OrtRuntime } from '../../../../agent/runtime/ort.js';
 import { createInferenceApi } from '../../../../agent/server/app.js';
 import { InferenceStats } from '../../../../agent/telemetry/stats.js';
 import { generateSigningKey } from '../../../../shared/crypto/signing.js';
-import type { FirmwareProfile } from '../../../../shared/firmware-profile.js';
 import { MANIFEST_SCHEMA, type Manifest, signManifest } from '../../../../shared/manifest.js';
 import { mulberry32, seededMlp } from '../../../../shared/onnx/mlp.js';
-
-const PROFILE: FirmwareProfile = {
-  id: 'test-cpu',
-  description: 'test',
-  arch: 'x64',
-  executionProviders: [{ name: 'cpu', options: {} }],
-  intraOpThreads: 1,
-  interOpThreads: 1,
-  memoryBudgetBytes: 1 << 28,
-  maxModelBytes: 1 << 26,
-  acceptsVariants: ['default'],
-};
+import { TEST_CPU_PROFILE } from '../../../support/profiles.js';
 
 describe('inference API (Open Inference Protocol v2)', () => {
   const bytes = seededMlp({ seed: 11, sizes: [32, 64, 64, 2], softmax: true });
@@ -80,7 +68,7 @@ describe('inference API (Open Inference Protocol v2)', () => {
       version: 3,
       slot: 'a',
       manifest,
-      loaded: await new OrtRuntime().load(join(dir, 'm.onnx'), PROFILE),
+      loaded: await new OrtRuntime().load(join(dir, 'm.onnx'), TEST_CPU_PROFILE),
     });
     reference = await ort.InferenceSession.create(bytes);
   });
@@ -100,12 +88,11 @@ describe('inference API (Open Inference Protocol v2)', () => {
         inputs: [{ name: 'input', shape: [4, 32], datatype: 'FP32', data: payload }],
       });
       expect(res.status).toBe(200);
-      const body = await res.json();
+      const body = (await res.json()) as any;
       expect(body).toMatchObject({ model_name: 'clf', model_version: '3', id: 'req-1' });
       expect(body.outputs[0]).toMatchObject({ name: 'output', shape: [4, 2], datatype: 'FP32' });
-      body.outputs[0].data.forEach((v: number, i: number) =>
-        expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-6),
-      );
+      for (let i = 0; i < want.length; i++)
+        expect(Math.abs(body.outputs[0].data[i] - want[i]!)).toBeLessThanOrEqual(1e-6);
     }
   });
 
@@ -114,7 +101,7 @@ describe('inference API (Open Inference Protocol v2)', () => {
     expect((await app.request('/v2/health/ready')).status).toBe(200);
     expect((await app.request('/v2/models/clf/ready')).status).toBe(200);
     expect((await app.request('/v2/models/nope/ready')).status).toBe(503);
-    const meta = await (await app.request('/v2/models/clf')).json();
+    const meta = (await (await app.request('/v2/models/clf')).json()) as any;
     expect(meta).toMatchObject({
       name: 'clf',
       versions: ['3'],
@@ -194,7 +181,7 @@ describe('inference API (Open Inference Protocol v2)', () => {
   it.each(bad)('$name → a clear error', async ({ path, body, status, message }) => {
     const res = await post(path ?? '/v2/models/clf/infer', body);
     expect(res.status).toBe(status ?? 400);
-    const json = await res.json();
+    const json = (await res.json()) as any;
     expect(json.error.message).toMatch(message);
   });
 

@@ -6,7 +6,8 @@ import { topics } from '../../../../shared/protocol/topics.js';
 const A = 'dev-aaaaaaaaaaaa';
 const B = 'dev-bbbbbbbbbbbb';
 const policy = new AccessPolicy('server-secret', {
-  verifyDevice: async (id, secret) => (id === A && secret === 'a-secret') || (id === B && secret === 'b-secret'),
+  verifyDevice: async (id, secret) =>
+    (id === A && secret === 'a-secret') || (id === B && secret === 'b-secret'),
 });
 const deviceA: Identity = { kind: 'device', deviceId: A };
 const server: Identity = { kind: 'server' };
