@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--data-dir <dir>', 'agent data directory', './edgefleet-agent-data')
     .option('--api-host <host>', 'inference API bind address', '127.0.0.1')
     .option('--api-port <port>', 'inference API port (0: any free port)', int, 9090)
-    .option('--telemetry-interval-ms <ms>', 'telemetry period', int, 10_000)
+    .option('--telemetry-interval-ms <ms>', 'telemetry period', int, 5_000)
     .action(
       async (opts: { dataDir: string; apiHost: string; apiPort: number; telemetryIntervalMs: number }) => {
         const hangAt = process.env.EDGEFLEET_FAULT_HANG_AT;

@@ -16,7 +16,7 @@ export const AgentConfigSchema = z.object({
   /** Local inference API port (0 picks a free port). */
   apiPort: z.number().int().min(0).max(65535).default(9090),
   /** How often telemetry is published, ms. */
-  telemetryIntervalMs: z.number().int().min(100).default(10_000),
+  telemetryIntervalMs: z.number().int().min(100).default(5_000),
   /** Largest manifest document accepted, bytes. */
   maxManifestBytes: z
     .number()

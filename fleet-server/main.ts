@@ -73,6 +73,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       { now },
     );
 
+    await devices.markAllOffline();
     const serverSecret = randomSecret(32);
     const broker = await startEmbeddedBroker({
       host: config.mqttHost,

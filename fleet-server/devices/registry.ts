@@ -209,6 +209,20 @@ export class DeviceRegistry {
     return { cameOnline };
   }
 
+  /**
+   * At start with the embedded broker nobody is connected yet, whatever the records say: mark everyone
+   * offline so each device's first status counts as coming online (which re-sends unfinished installs).
+   */
+  async markAllOffline(): Promise<void> {
+    for (const device of await this.devices.values()) {
+      if (!device.online) continue;
+      await this.lock.run(device.id, async () => {
+        const current = await this.devices.get(device.id);
+        if (current?.online) await this.devices.put(device.id, { ...current, online: false });
+      });
+    }
+  }
+
   applyTelemetry(deviceId: string, message: TelemetryMessage): Promise<void> {
     return this.lock.run(deviceId, async () => {
       const device = await this.devices.get(deviceId);

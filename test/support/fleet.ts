@@ -15,6 +15,11 @@ export interface TestFleet {
   fleet: FleetServer;
   dir: string;
   api: Api;
+  /**
+   * Stop the fleet server and start it again on the same data dir and ports (devices keep their URLs);
+   * `whileDown` runs in between.
+   */
+  restart(whileDown?: () => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -26,24 +31,33 @@ export async function startTestFleet(extraProfiles: Record<string, unknown>[] = 
   for (const profile of extraProfiles) {
     await writeFile(join(profilesDir, `${(profile as { id: string }).id}.json`), JSON.stringify(profile));
   }
-  const fleet = await startFleetServer({
+  const config = {
     dataDir: join(dir, 'fleet'),
     httpHost: '127.0.0.1',
     httpPort: 0,
     mqttHost: '127.0.0.1',
     mqttPort: 0,
     profilesDir,
-    logLevel: 'warn',
-  });
-  return {
-    fleet,
+    logLevel: 'warn' as const,
+  };
+  const env: TestFleet = {
+    fleet: await startFleetServer(config),
     dir,
-    api: new Api(fleet.httpUrl, fleet.adminToken),
+    api: undefined as unknown as Api,
+    async restart(whileDown) {
+      const httpPort = Number(new URL(env.fleet.httpUrl).port);
+      const mqttPort = Number(new URL(env.fleet.mqttUrl).port);
+      await env.fleet.close();
+      await whileDown?.();
+      env.fleet = await startFleetServer({ ...config, httpPort, mqttPort });
+    },
     async close() {
-      await fleet.close();
+      await env.fleet.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
+  env.api = new Api(env.fleet.httpUrl, env.fleet.adminToken);
+  return env;
 }
 
 export class ApiError extends Error {
