@@ -29,6 +29,11 @@ function write(value: unknown, path: string): string {
         // Array.from visits holes (as undefined, rejected below); map would skip them and emit `[1,,2]`.
         return `[${Array.from(value, (item, i) => write(item, `${path}[${i}]`)).join(',')}]`;
       }
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        // Dates, Maps, Buffers… have no single JSON form; refuse rather than sign '{}'.
+        throw new TypeError(`canonical JSON: cannot encode a ${proto?.constructor?.name ?? 'non-plain object'} at ${path}`);
+      }
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record)
         .filter((k) => record[k] !== undefined)

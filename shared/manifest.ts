@@ -130,7 +130,10 @@ export function verifyManifest(raw: string, options: VerifyManifestOptions): Man
   }
   const manifest = parsed.data;
 
-  const payload = signedPayload(manifest);
+  // The signature covers the document as received, not the schema's view of it: a field a newer fleet
+  // signs and this agent does not know must not break verification.
+  const { signatures: _signatures, ...receivedUnsigned } = json as Record<string, unknown>;
+  const payload = canonicalBytes(receivedUnsigned);
   const trusted = new Map(options.trustedKeys.map((k) => [k.keyid, k.publicKey]));
   const known = manifest.signatures.filter((s) => trusted.has(s.keyid));
   if (known.length === 0) {

@@ -1,0 +1,280 @@
+/**
+ * The CLI's only way to the fleet: a typed client for the HTTP API (`/api/v1`). It owns the error contract
+ * the user sees: an error body `{ error: { code, message } }` becomes an ApiError whose message names both
+ * (and the HTTP status); a connection failure says which URL could not be reached and why.
+ * The response types mirror the API contract (scratch/CONTRACT.md); they are what `--json` prints verbatim.
+ */
+import type { Manifest } from '../../shared/manifest.js';
+import type { Reason, TelemetryMessage, UpdateState } from '../../shared/protocol/messages.js';
+
+export type Role = 'viewer' | 'operator' | 'admin';
+
+export interface OperatorToken {
+  id: string;
+  token: string;
+  role: Role;
+  name: string;
+}
+
+export interface EnrollmentToken {
+  id: string;
+  token: string;
+  expiresAt: string;
+  tags: Record<string, string>;
+  profile: string | null;
+}
+
+export interface Device {
+  id: string;
+  tags: Record<string, string>;
+  profile: string;
+  status: 'online' | 'offline' | 'never_seen';
+  lastSeen: string | null;
+  enrolledAt: string;
+  facts: Record<string, string | undefined>;
+  agentVersion: string | null;
+  models: { name: string; version: number; executionProvider: string }[];
+  telemetry: TelemetryMessage | null;
+}
+
+export interface ModelVersion {
+  name: string;
+  version: number;
+  createdAt: string;
+  createdBy: string;
+  manifest: Manifest;
+  artifact: { sha256: string; size: number };
+}
+
+export interface ModelSummary {
+  name: string;
+  latestVersion: number;
+  versionCount: number;
+  updatedAt: string;
+}
+
+export interface ModelRef {
+  name: string;
+  version: number;
+}
+
+export interface RolloutTargets {
+  devices?: string[];
+  tags?: Record<string, string>;
+}
+
+export type RolloutPhase = 'progressing' | 'succeeded' | 'failed';
+
+export interface RolloutDevice {
+  deviceId: string;
+  state: 'pending' | UpdateState;
+  reason: Reason | null;
+  updatedAt: string;
+  commandId: string;
+  executionProvider: string | null;
+}
+
+export interface Rollout {
+  id: string;
+  model: ModelRef;
+  targets: RolloutTargets;
+  strategy: string;
+  phase: RolloutPhase;
+  createdAt: string;
+  createdBy: string;
+  summary: { total: number; pending: number; inProgress: number; active: number; failed: number };
+  devices: RolloutDevice[];
+}
+
+/** The fleet answered with an error. `message` is what the CLI prints after `edgefleet: `. */
+export class ApiError extends Error {
+  override readonly name = 'ApiError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+  ) {
+    super(`${detail} (${code}, HTTP ${status})`);
+  }
+}
+
+/** The fleet could not be reached at all (refused, DNS, TLS, reset). */
+export class UnreachableError extends Error {
+  override readonly name = 'UnreachableError';
+}
+
+export interface ApiClientOptions {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** Operator bearer token; omitted from requests when undefined. */
+  token: string | undefined;
+  fetch: typeof fetch;
+}
+
+interface RequestOptions {
+  query?: URLSearchParams | undefined;
+  json?: unknown;
+  body?: RequestInit['body'];
+  contentType?: string;
+}
+
+export class ApiClient {
+  constructor(private readonly options: ApiClientOptions) {}
+
+  get baseUrl(): string {
+    return this.options.baseUrl;
+  }
+
+  health(): Promise<{ ok: boolean; version: string }> {
+    return this.request('GET', '/api/v1/health');
+  }
+
+  createToken(body: { role: Role; name?: string | undefined }): Promise<OperatorToken> {
+    return this.request('POST', '/api/v1/tokens', { json: body });
+  }
+
+  createEnrollmentToken(body: {
+    tags?: Record<string, string> | undefined;
+    profile?: string | undefined;
+    expiresInSeconds?: number | undefined;
+    name?: string | undefined;
+  }): Promise<EnrollmentToken> {
+    return this.request('POST', '/api/v1/enrollment-tokens', { json: body });
+  }
+
+  async listDevices(
+    filter: { tags?: Record<string, string>; status?: 'online' | 'offline' | undefined } = {},
+  ): Promise<{ devices: Device[] }> {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter.tags ?? {})) query.append('tag', `${k}=${v}`);
+    if (filter.status) query.set('status', filter.status);
+    return this.request('GET', '/api/v1/devices', { query });
+  }
+
+  getDevice(id: string): Promise<Device> {
+    return this.request('GET', `/api/v1/devices/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Push a model version: the raw ONNX bytes as `application/octet-stream`, or, with a sample input,
+   * multipart/form-data with the file field `model` and the JSON text field `sampleInput`.
+   */
+  pushModel(
+    name: string,
+    model: Uint8Array,
+    options: { sampleInput?: string | undefined; expiresInDays?: number | undefined; fileName?: string } = {},
+  ): Promise<ModelVersion> {
+    const query = new URLSearchParams();
+    if (options.expiresInDays !== undefined) query.set('expiresInDays', String(options.expiresInDays));
+    const path = `/api/v1/models/${encodeURIComponent(name)}/versions`;
+    // Copy into a fresh ArrayBuffer-backed view: Blob and fetch bodies reject SharedArrayBuffer views.
+    const bytes = new Uint8Array(model);
+    if (options.sampleInput === undefined) {
+      return this.request('POST', path, { query, body: bytes, contentType: 'application/octet-stream' });
+    }
+    const form = new FormData();
+    form.set(
+      'model',
+      new Blob([bytes], { type: 'application/octet-stream' }),
+      options.fileName ?? 'model.onnx',
+    );
+    form.set('sampleInput', options.sampleInput);
+    // fetch sets the multipart Content-Type with its boundary.
+    return this.request('POST', path, { query, body: form });
+  }
+
+  listModels(): Promise<{ models: ModelSummary[] }> {
+    return this.request('GET', '/api/v1/models');
+  }
+
+  listModelVersions(name: string): Promise<{ versions: ModelVersion[] }> {
+    return this.request('GET', `/api/v1/models/${encodeURIComponent(name)}/versions`);
+  }
+
+  getModelVersion(ref: ModelRef): Promise<ModelVersion> {
+    return this.request('GET', `/api/v1/models/${encodeURIComponent(ref.name)}/versions/${ref.version}`);
+  }
+
+  createRollout(body: { model: ModelRef; targets: RolloutTargets; strategy?: string }): Promise<Rollout> {
+    return this.request('POST', '/api/v1/rollouts', { json: body });
+  }
+
+  listRollouts(): Promise<{ rollouts: Rollout[] }> {
+    return this.request('GET', '/api/v1/rollouts');
+  }
+
+  getRollout(id: string): Promise<Rollout> {
+    return this.request('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  private async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const query = options.query?.toString();
+    const url = `${this.options.baseUrl}${path}${query ? `?${query}` : ''}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.options.token) headers['authorization'] = `Bearer ${this.options.token}`;
+    let body = options.body;
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(options.json);
+    } else if (options.contentType) {
+      headers['content-type'] = options.contentType;
+    }
+
+    let response: Response;
+    let text: string;
+    try {
+      response = await this.options.fetch(url, { method, headers, ...(body === undefined ? {} : { body }) });
+      text = await response.text();
+    } catch (err) {
+      throw new UnreachableError(
+        `cannot reach the fleet server at ${this.options.baseUrl}: ${networkReason(err)}`,
+        { cause: err },
+      );
+    }
+
+    let parsed: unknown;
+    let parseError: string | undefined;
+    try {
+      parsed = text.length === 0 ? undefined : JSON.parse(text);
+    } catch (err) {
+      parseError = (err as Error).message;
+    }
+    if (!response.ok) {
+      const error = (parsed as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      if (error && typeof error.code === 'string' && typeof error.message === 'string') {
+        throw new ApiError(response.status, error.code, error.message);
+      }
+      throw new ApiError(
+        response.status,
+        `http_${response.status}`,
+        `${method} ${path} failed: ${snippet(text)}`,
+      );
+    }
+    if (parseError !== undefined || parsed === undefined) {
+      throw new ApiError(
+        response.status,
+        'invalid_response',
+        `${method} ${path} answered with something that is not JSON: ${snippet(text)}`,
+      );
+    }
+    return parsed as T;
+  }
+}
+
+/** The most specific reason node's fetch gives: `connect ECONNREFUSED 127.0.0.1:8080`, `getaddrinfo ENOTFOUND x`. */
+function networkReason(err: unknown): string {
+  let current: unknown = err;
+  let reason = err instanceof Error ? err.message : String(err);
+  // fetch wraps the socket error as `TypeError: fetch failed` with the real error as its cause.
+  for (let depth = 0; depth < 4 && current instanceof Error && current.cause !== undefined; depth++) {
+    current = current.cause;
+    if (current instanceof Error && current.message) reason = current.message;
+  }
+  return reason;
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  if (flat.length === 0) return '(empty body)';
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
