@@ -68,7 +68,12 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
       let bytes: Uint8Array;
       let sample: SampleInput | undefined;
       if (contentType.startsWith('multipart/form-data')) {
-        const form = await c.req.parseBody();
+        let form: Awaited<ReturnType<typeof c.req.parseBody>>;
+        try {
+          form = await c.req.parseBody();
+        } catch (err) {
+          throw new ValidationError(`the multipart body cannot be parsed: ${(err as Error).message}`);
+        }
         const model = form['model'];
         if (!(model instanceof File))
           throw new ValidationError('multipart body needs a file field named "model"');

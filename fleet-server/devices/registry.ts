@@ -52,7 +52,8 @@ export interface Clock {
 export class DeviceRegistry {
   /** Verified device secrets, keyed by device id → digest of the secret, so HTTP downloads skip scrypt. */
   private readonly verified = new Map<string, string>();
-  /** Status, telemetry and touches for one device arrive concurrently: serialize their read-modify-writes. */
+  /** Read-modify-writes that race: status, telemetry and touches of one device (keyed by device id), and
+   *  claims of one enrollment token (keyed `enrollment-token:<digest>`). */
   private readonly lock = new KeyedMutex();
 
   constructor(
@@ -106,32 +107,10 @@ export class DeviceRegistry {
     context: { trustedKeys: PublicKeyInfo[]; serverUrl: string; mqttUrl: string },
   ): Promise<EnrollResponse> {
     const digest = tokenDigest(request.token);
-    const token = await this.tokens.get(digest);
-    const now = this.clock.now();
-    if (!token) throw new AuthenticationError('enrollment token is not valid', 'enrollment_token_invalid');
-    if (token.usedAt)
-      throw new AuthenticationError(
-        `enrollment token was already used at ${token.usedAt}`,
-        'enrollment_token_used',
-      );
-    if (Date.parse(token.expiresAt) <= now.getTime()) {
-      throw new AuthenticationError(
-        `enrollment token expired at ${token.expiresAt}`,
-        'enrollment_token_expired',
-      );
-    }
-    const profileId = request.profile ?? token.profile ?? DEFAULT_PROFILE;
-    const profile = this.profiles.get(profileId);
-    if (!profile) {
-      throw new ValidationError(
-        `unknown firmware profile '${profileId}' (known: ${this.profileIds().join(', ')})`,
-        {
-          code: 'unknown_profile',
-        },
-      );
-    }
-    // Mark the token used before the device exists: a crash in between wastes a token, never reuses one.
-    await this.tokens.put(digest, { ...token, usedAt: now.toISOString() });
+    // Claim the token under a lock: concurrent requests with one token must not all pass the "unused" check.
+    const { token, profileId, profile, now } = await this.lock.run(`enrollment-token:${digest}`, () =>
+      this.claimToken(digest, request.profile),
+    );
     const deviceId = `dev-${randomBytes(6).toString('hex')}`;
     const password = randomSecret(32);
     const record: DeviceRecord = {
@@ -157,6 +136,34 @@ export class DeviceRegistry {
       profile,
       tags: token.tags,
     };
+  }
+
+  private async claimToken(digest: string, requestedProfile: string | undefined) {
+    const token = await this.tokens.get(digest);
+    const now = this.clock.now();
+    if (!token) throw new AuthenticationError('enrollment token is not valid', 'enrollment_token_invalid');
+    if (token.usedAt)
+      throw new AuthenticationError(
+        `enrollment token was already used at ${token.usedAt}`,
+        'enrollment_token_used',
+      );
+    if (Date.parse(token.expiresAt) <= now.getTime()) {
+      throw new AuthenticationError(
+        `enrollment token expired at ${token.expiresAt}`,
+        'enrollment_token_expired',
+      );
+    }
+    const profileId = requestedProfile ?? token.profile ?? DEFAULT_PROFILE;
+    const profile = this.profiles.get(profileId);
+    if (!profile) {
+      throw new ValidationError(
+        `unknown firmware profile '${profileId}' (known: ${this.profileIds().join(', ')})`,
+        { code: 'unknown_profile' },
+      );
+    }
+    // Mark the token used before the device exists: a crash in between wastes a token, never reuses one.
+    await this.tokens.put(digest, { ...token, usedAt: now.toISOString() });
+    return { token, profileId, profile, now };
   }
 
   /** The broker's and the artifact route's credential check. */
@@ -186,7 +193,8 @@ export class DeviceRegistry {
     return all.filter(
       (d) =>
         Object.entries(filter.tags ?? {}).every(([k, v]) => d.tags[k] === v) &&
-        (filter.status === undefined || (filter.status === 'online') === d.online),
+        // Filter on the status a device shows: one never seen is neither online nor offline.
+        (filter.status === undefined || viewOf(d).status === filter.status),
     );
   }
 

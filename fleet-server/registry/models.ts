@@ -49,7 +49,8 @@ export class ModelRegistry {
     return this.options.maxModelBytes;
   }
 
-  push(
+  /** Register a version. Async throughout: a bad name or an oversized model rejects, it never throws. */
+  async push(
     name: string,
     bytes: Uint8Array,
     options: { actor: string; sample?: SampleInput | undefined; expiresInDays?: number | undefined },

@@ -25,6 +25,7 @@ export interface CommandSender {
 
 export class RolloutController {
   private readonly lock = new KeyedMutex();
+  private lastIdMs = 0;
 
   constructor(
     private readonly rollouts: Collection<RolloutRecord>,
@@ -44,8 +45,11 @@ export class RolloutController {
     await this.models.get(model.name, model.version); // 404 for an unknown version
     const deviceIds = await this.resolveTargets(targets);
     const now = this.options.now();
-    // Ids sort by creation time (listing newest first needs no index).
-    const id = `ro-${now.getTime().toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
+    // Ids sort by creation order (listing newest first needs no index), so their time part never repeats
+    // within a process, even for two rollouts created in one clock tick.
+    const idMs = Math.max(now.getTime(), this.lastIdMs + 1);
+    this.lastIdMs = idMs;
+    const id = `ro-${idMs.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
     const rollout: RolloutRecord = {
       id,
       model: { name: model.name, version: model.version },

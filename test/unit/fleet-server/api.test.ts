@@ -283,6 +283,7 @@ describe('fleet HTTP API', () => {
       const all = new Uint8Array(await whole.arrayBuffer());
       expect(all.length).toBe(v.artifact.size);
       expect(whole.headers.get('accept-ranges')).toBe('bytes');
+      expect(whole.headers.get('etag')).toBe(`"${v.artifact.sha256}"`);
 
       const device = await enroll();
       const basic = `Basic ${Buffer.from(`${device.deviceId}:${device.mqtt.password}`).toString('base64')}`;
@@ -290,12 +291,18 @@ describe('fleet HTTP API', () => {
       expect(part.status).toBe(206);
       expect(part.headers.get('content-range')).toBe(`bytes 100-${all.length - 1}/${all.length}`);
       expect(new Uint8Array(await part.arrayBuffer())).toEqual(all.subarray(100));
+      const middle = await app.request(url, { headers: { authorization: basic, range: 'bytes=10-19' } });
+      expect(middle.status).toBe(206);
+      expect(middle.headers.get('content-range')).toBe(`bytes 10-19/${all.length}`);
+      expect(middle.headers.get('content-length')).toBe('10');
+      expect(new Uint8Array(await middle.arrayBuffer())).toEqual(all.subarray(10, 20));
       const suffix = await app.request(url, { headers: { authorization: basic, range: 'bytes=-10' } });
       expect(new Uint8Array(await suffix.arrayBuffer())).toEqual(all.subarray(all.length - 10));
       const beyond = await app.request(url, {
         headers: { authorization: basic, range: `bytes=${all.length}-` },
       });
       expect(beyond.status).toBe(416);
+      expect(beyond.headers.get('content-range')).toBe(`bytes */${all.length}`);
 
       const wrongSecret = `Basic ${Buffer.from(`${device.deviceId}:nope`).toString('base64')}`;
       expect((await app.request(url, { headers: { authorization: wrongSecret } })).status).toBe(401);
@@ -351,6 +358,14 @@ describe('fleet HTTP API', () => {
     });
     expect(malformed.status).toBe(400);
     expect(malformed.json.error.code).toBe('invalid_json');
+    for (const contentType of ['multipart/form-data; boundary=zzz', 'multipart/form-data']) {
+      const multipart = await call('POST', '/api/v1/models/clf/versions', {
+        body: 'not multipart at all',
+        headers: { 'content-type': contentType },
+      });
+      expect(multipart.status, contentType).toBe(400);
+      expect(multipart.json.error.code).toBe('invalid_input');
+    }
     const missing = await call('GET', '/api/v1/nothing-here');
     expect(missing.status).toBe(404);
     expect(missing.json.error.code).toBe('not_found');

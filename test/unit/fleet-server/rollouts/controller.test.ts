@@ -1,0 +1,209 @@
+/**
+ * RolloutController over a real LevelDB, real registries and real ONNX Runtime, with commands captured at
+ * the sender (the MQTT path has its own suites): persist-before-send, reports moving state (also when they
+ * race), re-sends on reconnect, and a sender that fails.
+ */
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { pino } from 'pino';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadProfiles } from '../../../../fleet-server/devices/profiles.js';
+import {
+  type DeviceRecord,
+  DeviceRegistry,
+  type EnrollmentTokenRecord,
+} from '../../../../fleet-server/devices/registry.js';
+import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
+import {
+  ModelRegistry,
+  type ModelVersionRecord,
+  versionKey,
+} from '../../../../fleet-server/registry/models.js';
+import { type CommandSender, RolloutController } from '../../../../fleet-server/rollouts/controller.js';
+import type { RolloutRecord } from '../../../../fleet-server/rollouts/state.js';
+import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
+import type { Collection } from '../../../../fleet-server/store/db.js';
+import type { InstallCommand, UpdateMessage } from '../../../../shared/protocol/messages.js';
+import { REPO_PROFILES } from '../../../support/fleet.js';
+import { mlp } from '../../../support/models.js';
+import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+
+interface Sent {
+  deviceId: string;
+  command: InstallCommand;
+  /** The device's state in the stored rollout when the command went out. */
+  storedState: string | undefined;
+}
+
+describe('RolloutController', () => {
+  let store: TempStore;
+  let devices: DeviceRegistry;
+  let models: ModelRegistry;
+  let stored: Collection<RolloutRecord>;
+  let controller: RolloutController;
+  const clock = manualClock();
+  const sent: Sent[] = [];
+  let failSends = false;
+  const ids: string[] = [];
+
+  const sender: CommandSender = {
+    async sendCommand(deviceId, command) {
+      if (failSends) throw new Error('broker unreachable');
+      const rollout = await stored.get(command.rolloutId);
+      sent.push({
+        deviceId,
+        command,
+        storedState: rollout?.devices.find((d) => d.deviceId === deviceId)?.state,
+      });
+    },
+  };
+
+  beforeAll(async () => {
+    store = await openTempStore('fleet-rollouts-');
+    const artifacts = new ArtifactStore(join(store.dir, 'artifacts'));
+    await artifacts.init();
+    devices = new DeviceRegistry(
+      store.db.collection<DeviceRecord>('devices'),
+      store.db.collection<EnrollmentTokenRecord>('enrollment-tokens'),
+      await loadProfiles(REPO_PROFILES),
+      clock,
+    );
+    models = new ModelRegistry(
+      store.db.collection<ModelVersionRecord>('model-versions'),
+      artifacts,
+      await loadOrCreateKeyRing(store.dir),
+      ort,
+      { maxModelBytes: 1 << 24, manifestValidityDays: 30, now: clock.now },
+    );
+    await models.push('clf', mlp(1), { actor: 'test' });
+    stored = store.db.collection<RolloutRecord>('rollouts');
+    controller = new RolloutController(stored, devices, models, sender, {
+      publicUrl: 'http://fleet.test',
+      now: clock.now,
+      log: pino({ level: 'silent' }),
+    });
+    for (let i = 0; i < 3; i++) {
+      const { token } = await devices.createEnrollmentToken({
+        tags: { ring: i < 2 ? 'early' : 'late' },
+        expiresInSeconds: 3600,
+      });
+      ids.push((await devices.enroll({ token, facts: {} }, enrollContext)).deviceId);
+    }
+  });
+  afterAll(() => store?.close());
+  beforeEach(() => {
+    sent.length = 0;
+    failSends = false;
+  });
+
+  const enrollContext = { trustedKeys: [], serverUrl: 'http://fleet.test', mqttUrl: 'mqtt://fleet.test' };
+  const create = (targets: RolloutRecord['targets']) =>
+    controller.create({ model: { name: 'clf', version: 1 }, targets, strategy: 'all-at-once', actor: 'op' });
+  const update = (rollout: RolloutRecord, deviceId: string, state: UpdateMessage['state']) => {
+    const device = rollout.devices.find((d) => d.deviceId === deviceId)!;
+    return controller.onUpdate(deviceId, {
+      v: 1,
+      type: 'update',
+      id: crypto.randomUUID(),
+      ts: 0,
+      commandId: device.commandId,
+      rolloutId: rollout.id,
+      model: rollout.model,
+      state,
+      reason: null,
+      executionProvider: state === 'active' ? 'cpu' : null,
+      serving: null,
+    });
+  };
+
+  it('persists every target as pending before the first command goes out, one command per device', async () => {
+    const rollout = await create({ devices: [ids[2]!], tags: { ring: 'early' } });
+    expect(rollout.devices.map((d) => d.deviceId)).toEqual([...ids].sort());
+    expect(sent.map((s) => s.storedState)).toEqual(['pending', 'pending', 'pending']);
+    expect(new Set(sent.map((s) => s.command.id)).size).toBe(3);
+    const version = await models.get('clf', 1);
+    for (const { deviceId, command } of sent) {
+      expect(command.id).toBe(rollout.devices.find((d) => d.deviceId === deviceId)!.commandId);
+      expect(command.rolloutId).toBe(rollout.id);
+      expect(JSON.parse(command.manifest)).toEqual(version.manifest);
+      expect(command.artifactUrl).toBe(`http://fleet.test/api/v1/artifacts/${version.artifact.sha256}`);
+    }
+  });
+
+  it('records reports, ignores unknown rollouts, and loses none when devices report at once', async () => {
+    const rollout = await create({ tags: { ring: 'early' } });
+    const [a, b] = rollout.devices.map((d) => d.deviceId) as [string, string];
+    await Promise.all([update(rollout, a, 'downloading'), update(rollout, b, 'downloading')]);
+    await Promise.all([update(rollout, a, 'active'), update(rollout, b, 'failed')]);
+    const after = await controller.get(rollout.id);
+    expect(after.devices.map((d) => d.state)).toEqual(['active', 'failed']);
+    expect(after.devices[0]!.executionProvider).toBe('cpu');
+    await expect(update({ ...rollout, id: 'ro-never-created' }, a, 'active')).resolves.toBeUndefined();
+  });
+
+  it('re-sends an unfinished install with its original command id when the device comes back', async () => {
+    const rollout = await create({ tags: { ring: 'early' } });
+    const [a, b] = rollout.devices as [RolloutRecord['devices'][0], RolloutRecord['devices'][0]];
+    await update(rollout, a.deviceId, 'verifying');
+    await update(rollout, b.deviceId, 'active');
+    sent.length = 0;
+    await controller.onDeviceOnline(a.deviceId);
+    await controller.onDeviceOnline(b.deviceId);
+    const forThisRollout = sent.filter((s) => s.command.rolloutId === rollout.id);
+    expect(forThisRollout.map((s) => [s.deviceId, s.command.id])).toEqual([[a.deviceId, a.commandId]]);
+  });
+
+  it('sends the manifest the registry holds at send time', async () => {
+    const rollout = await create({ devices: [ids[2]!] });
+    const key = versionKey('clf', 1);
+    const versions = store.db.collection<ModelVersionRecord>('model-versions');
+    const original = (await versions.get(key))!;
+    try {
+      await versions.put(key, { ...original, manifest: { ...original.manifest, labels: { edited: 'yes' } } });
+      sent.length = 0;
+      await controller.onDeviceOnline(ids[2]!);
+      const resent = sent.find((s) => s.command.rolloutId === rollout.id)!;
+      expect(JSON.parse(resent.command.manifest).labels).toEqual({ edited: 'yes' });
+    } finally {
+      await versions.put(key, original);
+    }
+  });
+
+  it('keeps a rollout whose commands could not be sent, and sends them on reconnect', async () => {
+    failSends = true;
+    const rollout = await create({ devices: [ids[0]!] });
+    expect((await controller.get(rollout.id)).devices[0]!.state).toBe('pending');
+    failSends = false;
+    await controller.onDeviceOnline(ids[0]!);
+    expect(sent.filter((s) => s.command.rolloutId === rollout.id)).toHaveLength(1);
+  });
+
+  it('lists rollouts newest first, also when two are created within one clock tick', async () => {
+    const first = await create({ devices: [ids[0]!] });
+    const second = await create({ devices: [ids[1]!] });
+    const listed = (await controller.list()).map((r) => r.id);
+    expect(listed.indexOf(second.id)).toBeLessThan(listed.indexOf(first.id));
+    clock.advance(1000);
+    const third = await create({ devices: [ids[2]!] });
+    expect((await controller.list())[0]!.id).toBe(third.id);
+  });
+
+  it('refuses unknown versions, unknown devices and empty selections without storing anything', async () => {
+    const before = (await controller.list()).length;
+    await expect(
+      controller.create({
+        model: { name: 'clf', version: 9 },
+        targets: { devices: [ids[0]!] },
+        strategy: 'all-at-once',
+        actor: 'op',
+      }),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    await expect(create({ devices: [ids[0]!, 'dev-ghost'] })).rejects.toMatchObject({
+      code: 'unknown_device',
+      message: expect.stringContaining('dev-ghost'),
+    });
+    await expect(create({ tags: { ring: 'none' } })).rejects.toMatchObject({ code: 'no_targets' });
+    expect((await controller.list()).length).toBe(before);
+    expect(sent).toEqual([]);
+  });
+});
