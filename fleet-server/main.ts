@@ -122,31 +122,29 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const publicUrl = config.publicUrl ?? httpUrl;
     const publicMqttUrl = config.publicMqttUrl ?? mqttUrl;
 
-    // The link's handlers need the rollout controller, and the controller sends through the link.
-    let rollouts: RolloutController | undefined;
     const link = await connectFleetLink({
       url: mqttUrl,
       username: SERVER_USERNAME,
       password: serverSecret,
       maxMessageBytes: config.maxMessageBytes,
       log,
-      handlers: {
-        status: async (deviceId, message) => {
-          const result = await devices.applyStatus(deviceId, message);
-          if (result?.cameOnline) await rollouts?.onDeviceOnline(deviceId);
-        },
-        telemetry: (deviceId, message) => devices.applyTelemetry(deviceId, message),
-        update: async (deviceId, message) => {
-          await devices.touch(deviceId);
-          await rollouts?.onUpdate(deviceId, message);
-        },
-      },
     });
     closers.push(() => link.close());
-    rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
+    const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
       publicUrl,
       now,
       log,
+    });
+    await link.listen({
+      status: async (deviceId, message) => {
+        const result = await devices.applyStatus(deviceId, message);
+        if (result?.cameOnline) await rollouts.onDeviceOnline(deviceId);
+      },
+      telemetry: (deviceId, message) => devices.applyTelemetry(deviceId, message),
+      update: async (deviceId, message) => {
+        await devices.touch(deviceId);
+        await rollouts.onUpdate(deviceId, message);
+      },
     });
 
     app = createApi({

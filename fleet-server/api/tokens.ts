@@ -3,7 +3,7 @@
  * stored. At first start an admin token is created, printed once and written to `<dataDir>/admin-token`.
  */
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomSecret, tokenDigest } from '../devices/secrets.js';
 import type { Collection } from '../store/db.js';
@@ -36,6 +36,12 @@ export class OperatorTokens {
   ) {}
 
   async create(role: Role, name: string): Promise<{ id: string; token: string; role: Role; name: string }> {
+    const minted = this.mint(role, name);
+    await this.tokens.put(minted.record.digest, minted.record);
+    return { id: minted.record.id, token: minted.token, role, name };
+  }
+
+  private mint(role: Role, name: string): { token: string; record: OperatorTokenRecord } {
     const token = `ef_${randomSecret(32)}`;
     const record: OperatorTokenRecord = {
       id: randomBytes(8).toString('hex'),
@@ -44,8 +50,7 @@ export class OperatorTokens {
       name,
       createdAt: this.now().toISOString(),
     };
-    await this.tokens.put(record.digest, record);
-    return { id: record.id, token, role, name };
+    return { token, record };
   }
 
   async authenticate(token: string): Promise<Principal | undefined> {
@@ -57,8 +62,24 @@ export class OperatorTokens {
   async bootstrapAdmin(dataDir: string): Promise<string | null> {
     const existing = await this.tokens.values();
     if (existing.some((t) => t.role === 'admin')) return null;
-    const { token } = await this.create('admin', 'bootstrap-admin');
-    await writeFile(join(dataDir, 'admin-token'), `${token}\n`, { mode: 0o600 });
+    // File first, then the record: a crash in between leaves a file with a token that does not work yet
+    // (the next start mints a new one), never a working admin token that nobody has.
+    const { token, record } = this.mint('admin', 'bootstrap-admin');
+    await writeFileAtomic(join(dataDir, 'admin-token'), `${token}\n`);
+    await this.tokens.put(record.digest, record);
     return token;
   }
+}
+
+/** temp + fsync + rename, mode 0600 from the start (the token is never world-readable, even briefly). */
+async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
 }

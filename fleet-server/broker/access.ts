@@ -7,6 +7,7 @@
  * only on its own device channels (status, telemetry, updates) and subscribes only to its own command
  * topic, with no wildcards. The fleet server's identity may do anything.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { DEVICE_CHANNELS, DeviceIdSchema, parseTopic, topics } from '../../shared/protocol/topics.js';
 
 export type Identity = { kind: 'server' } | { kind: 'device'; deviceId: string };
@@ -35,7 +36,7 @@ export class AccessPolicy {
   ): Promise<AuthResult> {
     if (username === undefined || password === undefined) return { ok: false, reason: 'bad_credentials' };
     if (username === SERVER_USERNAME) {
-      return password === this.serverSecret
+      return safeEqual(password, this.serverSecret)
         ? { ok: true, identity: { kind: 'server' } }
         : { ok: false, reason: 'bad_credentials' };
     }
@@ -61,4 +62,10 @@ export class AccessPolicy {
     // Exact match only: no wildcard can widen a device's view.
     return topicFilter === topics.commands(identity.deviceId);
   }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -33,6 +33,9 @@ export interface DeviceMessageHandlers {
 }
 
 export interface FleetLink {
+  /** Start hearing devices. Called once, when everything the handlers use exists: nothing is subscribed
+   *  before, so no device message can arrive ahead of its handler. */
+  listen(handlers: DeviceMessageHandlers): Promise<void>;
   sendCommand(deviceId: string, command: InstallCommand): Promise<void>;
   /** Rejected messages by reason. */
   readonly rejected: Map<string, number>;
@@ -43,11 +46,11 @@ export async function connectFleetLink(options: {
   url: string;
   username: string;
   password: string;
-  handlers: DeviceMessageHandlers;
   maxMessageBytes: number;
   log: Logger;
 }): Promise<FleetLink> {
-  const { handlers, log } = options;
+  const { log } = options;
+  let handlers: DeviceMessageHandlers | undefined;
   const rejected = new Map<string, number>();
   const reject = (reason: string, topic: string, detail?: string) => {
     rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
@@ -64,6 +67,7 @@ export async function connectFleetLink(options: {
   client.on('error', (err) => log.error({ err: err.message }, 'fleet mqtt link error'));
 
   client.on('message', (topic, payload) => {
+    if (!handlers) return;
     const where = parseTopic(topic);
     if (!where) return reject('bad_topic', topic);
     const parsed = parseMessage(payload, options.maxMessageBytes);
@@ -94,13 +98,15 @@ export async function connectFleetLink(options: {
     });
   });
 
-  await client.subscribeAsync(
-    DEVICE_CHANNELS.map((channel) => topics.allDevices(channel)),
-    { qos: 1 },
-  );
-
   return {
     rejected,
+    async listen(h) {
+      handlers = h;
+      await client.subscribeAsync(
+        DEVICE_CHANNELS.map((channel) => topics.allDevices(channel)),
+        { qos: 1 },
+      );
+    },
     async sendCommand(deviceId, command) {
       await client.publishAsync(topics.commands(deviceId), encodeMessage(command), { qos: 1 });
     },
