@@ -41,6 +41,7 @@ export interface DriverOptions {
 
 export class UpdateDriver {
   private queue: Promise<void> = Promise.resolve();
+  private intake: Promise<void> = Promise.resolve();
   private seq = 0;
 
   constructor(private readonly o: DriverOptions) {}
@@ -57,7 +58,17 @@ export class UpdateDriver {
     }
   }
 
-  async submit(command: InstallCommand): Promise<void> {
+  /**
+   * Accept an install command. Intake is serialized: the same command can arrive twice at once (the persistent
+   * session's queued copy and the fleet's re-send on reconnect), and the second must find the first's record.
+   */
+  submit(command: InstallCommand): Promise<void> {
+    const accepted = this.intake.then(() => this.accept(command));
+    this.intake = accepted.catch(() => undefined);
+    return accepted;
+  }
+
+  private async accept(command: InstallCommand): Promise<void> {
     const known = await this.o.store.get(command.id);
     if (known) {
       // Re-sent command (reconnect, fleet restart): say where it stands, do not redo it.

@@ -1,0 +1,343 @@
+/**
+ * The update driver with an in-memory record store and scripted effects (the effects' real I/O is covered by
+ * test/integration/agent): persistence before effects, idempotent command ids (also when a command arrives
+ * twice at once, as a persistent MQTT session plus the fleet's re-send deliver it), one update at a time in
+ * arrival order, and recovery of unfinished records.
+ */
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ModelHost } from '../../../../agent/runtime/host.js';
+import { UpdateDriver, type UpdateStore } from '../../../../agent/updater/driver.js';
+import type { UpdateEffects } from '../../../../agent/updater/effects.js';
+import type { UpdateEvent, UpdateRecord } from '../../../../agent/updater/machine.js';
+import {
+  type InstallCommand,
+  PROTOCOL_VERSION,
+  type UpdateMessage,
+  type UpdateState,
+} from '../../../../shared/protocol/messages.js';
+
+const HAPPY: UpdateState[] = [
+  'received',
+  'downloading',
+  'verifying',
+  'staged',
+  'loading',
+  'activating',
+  'active',
+];
+
+class MemoryStore implements UpdateStore {
+  readonly records = new Map<string, UpdateRecord>();
+  /** Every persisted (commandId, state), in order. */
+  readonly puts: [string, UpdateState][] = [];
+
+  async get(id: string) {
+    await Promise.resolve();
+    return this.records.get(id);
+  }
+  async put(record: UpdateRecord) {
+    await Promise.resolve();
+    this.records.set(record.commandId, structuredClone(record));
+    this.puts.push([record.commandId, record.state]);
+  }
+  async all() {
+    return [...this.records.values()].map((r) => structuredClone(r));
+  }
+}
+
+/** A deferred per effect call, so a test decides when (and how) each piece of work ends. */
+interface Call {
+  kind: string;
+  commandId: string;
+  /** The state persisted for this command when the effect started. */
+  persisted: UpdateState | undefined;
+  finish(event?: UpdateEvent): void;
+}
+
+const DEFAULT_EVENT: Record<string, UpdateEvent> = {
+  verifyManifest: { type: 'manifest_ok', model: { name: 'm', version: 2 }, sha256: 'ab'.repeat(32) },
+  download: { type: 'downloaded' },
+  verifyAndStage: { type: 'staged', slot: 'b' },
+  loadAndSelfTest: { type: 'loaded', provider: 'cpu' },
+  activate: { type: 'activated' },
+};
+
+function harness(options: { store?: MemoryStore; auto?: boolean; maxReentries?: number } = {}) {
+  const store = options.store ?? new MemoryStore();
+  const reports: UpdateMessage[] = [];
+  const calls: Call[] = [];
+  const waiters: (() => void)[] = [];
+  const persistedStates: UpdateState[] = [];
+  const effect =
+    (kind: string) =>
+    (record: UpdateRecord): Promise<UpdateEvent> =>
+      new Promise((resolve) => {
+        const call: Call = {
+          kind,
+          commandId: record.commandId,
+          persisted: store.records.get(record.commandId)?.state,
+          finish: (event) => resolve(event ?? DEFAULT_EVENT[kind]!),
+        };
+        calls.push(call);
+        for (const w of waiters.splice(0)) w();
+        if (options.auto !== false) call.finish();
+      });
+  const discarded: string[] = [];
+  const effects = {
+    verifyManifest: effect('verifyManifest'),
+    download: effect('download'),
+    verifyAndStage: effect('verifyAndStage'),
+    loadAndSelfTest: effect('loadAndSelfTest'),
+    activate: effect('activate'),
+    discard: async (record: UpdateRecord) => {
+      discarded.push(record.commandId);
+    },
+  } as unknown as UpdateEffects;
+  let ids = 0;
+  const driver = new UpdateDriver({
+    store,
+    effects,
+    host: new ModelHost(),
+    reporter: { update: (m) => reports.push(m) },
+    maxReentries: options.maxReentries ?? 3,
+    log: pino({ level: 'silent' }),
+    newId: () => `msg-${++ids}`,
+    now: () => 1_700_000_000_000,
+    afterPersist: async (state) => {
+      persistedStates.push(state);
+    },
+  });
+  /** Resolve when `count` effect calls have been made (bounded: says which never came). */
+  const callsReached = async (count: number): Promise<Call[]> => {
+    const deadline = Date.now() + 5_000;
+    while (calls.length < count) {
+      if (Date.now() > deadline)
+        throw new Error(`only ${calls.length} effect calls were made, waited for ${count}`);
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+    return calls;
+  };
+  const chainOf = (commandId: string) => reports.filter((r) => r.commandId === commandId).map((r) => r.state);
+  return { driver, store, reports, calls, discarded, persistedStates, callsReached, chainOf };
+}
+
+function command(id: string, version = 2): InstallCommand {
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'install',
+    id,
+    ts: 1,
+    rolloutId: `r-${id}`,
+    manifest: JSON.stringify({ name: 'm', version }),
+    artifactUrl: 'http://fleet.invalid/api/v1/artifacts/x',
+  };
+}
+
+describe('update driver', () => {
+  it('persists each state before running its work, and reports every state once', async () => {
+    const h = harness();
+    await h.driver.submit(command('c1'));
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual(HAPPY);
+    expect(h.store.puts.map(([, s]) => s)).toEqual(HAPPY);
+    expect(h.persistedStates).toEqual(HAPPY.slice(1)); // `received` is persisted by submit itself
+    // Each effect saw the state it works for already on disk.
+    expect(h.calls.map((c) => [c.kind, c.persisted])).toEqual([
+      ['verifyManifest', 'received'],
+      ['download', 'downloading'],
+      ['verifyAndStage', 'verifying'],
+      ['loadAndSelfTest', 'loading'],
+      ['activate', 'activating'],
+    ]);
+    expect(h.discarded).toEqual(['c1']);
+    expect(h.reports[0]).toMatchObject({
+      type: 'update',
+      rolloutId: 'r-c1',
+      model: { name: 'm', version: 2 },
+    });
+  });
+
+  it('a failure is persisted and reported with its reason, then cleaned up', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1'));
+    const [verify] = await h.callsReached(1);
+    verify!.finish({ type: 'failed', reason: { code: 'signature_invalid', message: 'bad sig' } });
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual(['received', 'failed']);
+    expect(h.reports.at(-1)?.reason).toEqual({ code: 'signature_invalid', message: 'bad sig' });
+    expect(h.store.records.get('c1')).toMatchObject({
+      state: 'failed',
+      reason: { code: 'signature_invalid' },
+    });
+    expect(h.discarded).toEqual(['c1']);
+  });
+
+  it('a finished command id re-reports its final state and does nothing else', async () => {
+    const h = harness();
+    await h.driver.submit(command('c1'));
+    await h.driver.idle();
+    const callsBefore = h.calls.length;
+    const putsBefore = h.store.puts.length;
+    await h.driver.submit(command('c1'));
+    await h.driver.idle();
+    expect(h.calls.length).toBe(callsBefore);
+    expect(h.store.puts.length).toBe(putsBefore);
+    expect(h.chainOf('c1')).toEqual([...HAPPY, 'active']);
+  });
+
+  it('a command id still in progress is neither restarted nor reported twice', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1'));
+    const [verify] = await h.callsReached(1);
+    await h.driver.submit(command('c1'));
+    verify!.finish();
+    for (let n = 2; n <= 5; n++) (await h.callsReached(n))[n - 1]!.finish();
+    await h.driver.idle();
+    expect(h.calls.map((c) => c.kind)).toEqual([
+      'verifyManifest',
+      'download',
+      'verifyAndStage',
+      'loadAndSelfTest',
+      'activate',
+    ]);
+    expect(h.chainOf('c1')).toEqual(HAPPY);
+  });
+
+  it('the same command delivered twice at once runs once', async () => {
+    // A persistent session delivers the queued command on reconnect while the fleet re-sends it to pending
+    // devices: both arrive before the first is persisted.
+    const h = harness();
+    await Promise.all([h.driver.submit(command('c1')), h.driver.submit(command('c1'))]);
+    await h.driver.idle();
+    expect(h.calls.filter((c) => c.kind === 'download')).toHaveLength(1);
+    expect(h.chainOf('c1')).toEqual(HAPPY);
+  });
+
+  it('runs one update at a time, in arrival order', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1', 2));
+    await h.driver.submit(command('c2', 3));
+    await h.driver.submit(command('c3', 4));
+    // c1 does all its work before c2 starts any, and c2 before c3.
+    for (let n = 1; n <= 15; n++) {
+      const calls = await h.callsReached(n);
+      const running = calls[n - 1]!;
+      expect(running.commandId).toBe(`c${Math.ceil(n / 5)}`);
+      running.finish();
+    }
+    await h.driver.idle();
+    const order = h.reports.map((r) => r.commandId);
+    expect(order).toEqual([
+      ...Array<string>(7).fill('c1'),
+      ...Array<string>(7).fill('c2'),
+      ...Array<string>(7).fill('c3'),
+    ]);
+    expect([...h.store.records.values()].map((r) => [r.commandId, r.seq])).toEqual([
+      ['c1', 1],
+      ['c2', 2],
+      ['c3', 3],
+    ]);
+  });
+
+  it('a failed update does not block the next one', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1'));
+    await h.driver.submit(command('c2', 3));
+    const [first] = await h.callsReached(1);
+    first!.finish({ type: 'failed', reason: { code: 'manifest_expired', message: 'old' } });
+    for (let n = 2; n <= 6; n++) (await h.callsReached(n))[n - 1]!.finish();
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual(['received', 'failed']);
+    expect(h.chainOf('c2')).toEqual(HAPPY);
+  });
+});
+
+describe('update driver: recovery after a restart', () => {
+  function persisted(commandId: string, state: UpdateState, seq: number, reentries = {}): UpdateRecord {
+    return {
+      commandId,
+      rolloutId: `r-${commandId}`,
+      manifestText: '{}',
+      artifactUrl: 'http://fleet.invalid/a',
+      model: { name: 'm', version: 2 },
+      sha256: 'ab'.repeat(32),
+      slot: state === 'received' || state === 'downloading' || state === 'verifying' ? null : 'b',
+      state,
+      reason: null,
+      executionProvider: null,
+      reentries,
+      seq,
+    };
+  }
+
+  const RESUMES: { state: UpdateState; work: string[] }[] = [
+    {
+      state: 'received',
+      work: ['verifyManifest', 'download', 'verifyAndStage', 'loadAndSelfTest', 'activate'],
+    },
+    { state: 'downloading', work: ['download', 'verifyAndStage', 'loadAndSelfTest', 'activate'] },
+    { state: 'verifying', work: ['verifyAndStage', 'loadAndSelfTest', 'activate'] },
+    { state: 'staged', work: ['loadAndSelfTest', 'activate'] },
+    { state: 'loading', work: ['loadAndSelfTest', 'activate'] },
+    { state: 'activating', work: ['activate'] },
+  ];
+
+  it.each(RESUMES)(
+    'a record persisted in $state resumes that work and completes',
+    async ({ state, work }) => {
+      const store = new MemoryStore();
+      await store.put(persisted('c1', state, 1));
+      const h = harness({ store });
+      await h.driver.recover();
+      await h.driver.idle();
+      expect(h.calls.map((c) => c.kind)).toEqual(work);
+      expect(store.records.get('c1')).toMatchObject({ state: 'active', reentries: { [state]: 1 } });
+    },
+  );
+
+  it('finished records are left alone; unfinished ones resume oldest first; new commands queue after', async () => {
+    const store = new MemoryStore();
+    await store.put(persisted('done', 'active', 1));
+    await store.put(persisted('late', 'loading', 4));
+    await store.put(persisted('early', 'downloading', 3));
+    await store.put(persisted('bad', 'failed', 2));
+    const h = harness({ store });
+    await h.driver.recover();
+    await h.driver.submit(command('new'));
+    await h.driver.idle();
+    expect([...new Set(h.calls.map((c) => c.commandId))]).toEqual(['early', 'late', 'new']);
+    expect(store.records.get('new')?.seq).toBe(5);
+    expect(h.reports.some((r) => r.commandId === 'done' || r.commandId === 'bad')).toBe(false);
+  });
+
+  it('a state re-entered more often than allowed fails with crash_loop, without running its work', async () => {
+    const store = new MemoryStore();
+    await store.put(persisted('c1', 'loading', 1, { loading: 3 }));
+    const h = harness({ store, maxReentries: 3 });
+    await h.driver.recover();
+    await h.driver.idle();
+    expect(h.calls).toEqual([]);
+    expect(store.records.get('c1')).toMatchObject({
+      state: 'failed',
+      reason: { code: 'crash_loop' },
+      reentries: { loading: 4 },
+    });
+    expect(h.chainOf('c1')).toEqual(['failed']);
+    expect(h.discarded).toEqual(['c1']);
+  });
+
+  it('the re-entry count is persisted before the work runs, so crashing again counts again', async () => {
+    const store = new MemoryStore();
+    await store.put(persisted('c1', 'downloading', 1, { downloading: 1 }));
+    const h = harness({ store, auto: false });
+    await h.driver.recover();
+    const [download] = await h.callsReached(1);
+    // "crash" now: what is on disk must already say this was the second re-entry.
+    expect(store.records.get('c1')?.reentries.downloading).toBe(2);
+    expect(download!.kind).toBe('download');
+  });
+});
