@@ -25,6 +25,8 @@ export const AgentConfigSchema = z.object({
     .default(1024 * 1024),
   /** Re-entries of one update state (crash recovery) before the update fails with crash_loop. */
   maxStateReentries: z.number().int().min(1).default(3),
+  /** How long shutdown waits for an update step under way to finish, ms. */
+  shutdownGraceMs: z.number().int().min(0).default(10_000),
   /** Download attempts for transient errors before the update fails. */
   downloadAttempts: z.number().int().min(1).default(5),
   /** Reports kept in memory while the broker is unreachable; the oldest are dropped (and counted) beyond. */

@@ -125,6 +125,13 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     apiUrl: `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${port}`,
     async close() {
       telemetry.stop();
+      // Let the update under way reach a step boundary before its store and sessions go away.
+      if (!(await driver.stop(config.shutdownGraceMs))) {
+        log.warn(
+          { graceMs: config.shutdownGraceMs },
+          'update step still running at shutdown; it resumes at the next start',
+        );
+      }
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();

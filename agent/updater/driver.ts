@@ -43,8 +43,33 @@ export class UpdateDriver {
   private queue: Promise<void> = Promise.resolve();
   private intake: Promise<void> = Promise.resolve();
   private seq = 0;
+  private stopping = false;
 
   constructor(private readonly o: DriverOptions) {}
+
+  /**
+   * Stop between steps: the work under way finishes, its record is marked as stopped cleanly, and nothing
+   * further starts. Commands arriving meanwhile are persisted for the next start. Waits at most `graceMs`
+   * for the step under way; returns whether the driver reached a step boundary in time (if not, the record
+   * stays as persisted and the next start counts it as a crash, which is what it is).
+   */
+  async stop(graceMs: number): Promise<boolean> {
+    this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const idle = (async () => {
+      await this.intake;
+      await this.queue;
+      return true as const;
+    })();
+    try {
+      return await Promise.race([idle, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
 
   /** Resume every unfinished update, oldest first. Call once at start, before taking commands. */
   async recover(): Promise<void> {
@@ -89,6 +114,10 @@ export class UpdateDriver {
       reentries: {},
       seq: ++this.seq,
     };
+    if (this.stopping) {
+      await this.o.store.put({ ...record, stoppedCleanly: true });
+      return;
+    }
     await this.o.store.put(record);
     this.enqueue(record, { type: 'start' });
   }
@@ -110,6 +139,11 @@ export class UpdateDriver {
     let record = initial;
     let event: UpdateEvent | null = first;
     while (event) {
+      if (this.stopping) {
+        // The event in hand is dropped: the persisted state's work is redone on the next start.
+        await this.o.store.put({ ...record, stoppedCleanly: true });
+        return;
+      }
       const result = step(record, event);
       if (result.record !== record) {
         record = result.record;

@@ -31,6 +31,8 @@ export interface UpdateRecord {
   executionProvider: string | null;
   /** Re-entries per state after restarts. */
   reentries: Partial<Record<UpdateState, number>>;
+  /** The agent stopped on purpose between two steps (SIGTERM): the next recovery is not a crash. */
+  stoppedCleanly?: boolean;
   /** Order of arrival, for the queue. */
   seq: number;
 }
@@ -99,8 +101,9 @@ export function step(record: UpdateRecord, event: UpdateEvent): StepResult {
       return { record, effects: [{ kind: 'report' }, WORK_OF.received] };
 
     case 'recover': {
-      const count = (record.reentries[state] ?? 0) + 1;
-      const next = { ...record, reentries: { ...record.reentries, [state]: count } };
+      // A clean stop resumes without counting: only crashes may end in crash_loop.
+      const count = (record.reentries[state] ?? 0) + (record.stoppedCleanly ? 0 : 1);
+      const next = { ...record, stoppedCleanly: false, reentries: { ...record.reentries, [state]: count } };
       if (count > event.maxReentries) {
         return fail(next, {
           code: 'crash_loop',

@@ -78,7 +78,12 @@ afterEach(async () => {
 
 /** Start the agent over `dir` as a fresh process would. */
 async function restart(faults: Parameters<typeof startAgent>[1] = {}): Promise<RunningAgent> {
-  agent = await startAgent({ dataDir: dir, apiPort: 0, telemetryIntervalMs: 3_600_000 }, faults);
+  // A step parked by the fault hook never reaches a boundary: shutdown gives up after a short grace, and the
+  // next start counts the re-entry (a hung step is not a clean stop).
+  agent = await startAgent(
+    { dataDir: dir, apiPort: 0, telemetryIntervalMs: 3_600_000, shutdownGraceMs: 200 },
+    faults,
+  );
   return agent;
 }
 

@@ -340,4 +340,42 @@ describe('update driver: recovery after a restart', () => {
     expect(store.records.get('c1')?.reentries.downloading).toBe(2);
     expect(download!.kind).toBe('download');
   });
+
+  it('stop() lets the step under way finish, marks the update stopped cleanly, and a restart does not count it', async () => {
+    const store = new MemoryStore();
+    const first = harness({ store, auto: false });
+    await first.driver.submit(command('c1'));
+    const [verify] = await first.callsReached(1);
+    const stopped = first.driver.stop(5_000);
+    verify!.finish();
+    expect(await stopped).toBe(true);
+    expect(first.calls).toHaveLength(1); // nothing started after the stop
+    expect(store.records.get('c1')).toMatchObject({ state: 'received', stoppedCleanly: true });
+    // A command arriving during shutdown is kept for the next start, not run.
+    await first.driver.submit(command('c2'));
+    expect(store.records.get('c2')).toMatchObject({ state: 'received', stoppedCleanly: true });
+
+    // Three clean restarts in a row never add up to a crash loop.
+    for (let restart = 0; restart < 3; restart++) {
+      const again = harness({ store, auto: false });
+      await again.driver.recover();
+      const [work] = await again.callsReached(1);
+      const halt = again.driver.stop(5_000);
+      work!.finish();
+      await halt;
+    }
+    const last = harness({ store });
+    await last.driver.recover();
+    await last.driver.idle();
+    expect(store.records.get('c1')).toMatchObject({ state: 'active', reentries: { received: 0 } });
+    expect(store.records.get('c2')?.state).toBe('active');
+  });
+
+  it('stop() gives up after its grace period when a step never returns, leaving the record as persisted', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1'));
+    await h.callsReached(1);
+    expect(await h.driver.stop(20)).toBe(false);
+    expect(h.store.records.get('c1')?.stoppedCleanly).toBeFalsy();
+  });
 });

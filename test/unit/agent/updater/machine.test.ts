@@ -181,6 +181,23 @@ describe('update state machine: a crash after each persisted state', () => {
     },
   );
 
+  it('recovering from a clean stop does not count as a re-entry', () => {
+    const record: UpdateRecord = {
+      ...fresh(),
+      state: 'loading',
+      slot: 'a',
+      reentries: { loading: 2 },
+      stoppedCleanly: true,
+    };
+    const result = step(record, { type: 'recover', maxReentries: MAX_REENTRIES });
+    expect(result.record).toMatchObject({
+      state: 'loading',
+      reentries: { loading: 2 },
+      stoppedCleanly: false,
+    });
+    expect(result.effects.map((e) => e.kind)).toEqual(['load_and_selftest']);
+  });
+
   it('a crash exactly at the limit still completes', () => {
     const result = simulate({}, 'loading', MAX_REENTRIES);
     expect(result.record.state).toBe('active');
