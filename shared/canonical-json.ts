@@ -32,7 +32,9 @@ function write(value: unknown, path: string): string {
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         // Dates, Maps, Buffers… have no single JSON form; refuse rather than sign '{}'.
-        throw new TypeError(`canonical JSON: cannot encode a ${proto?.constructor?.name ?? 'non-plain object'} at ${path}`);
+        throw new TypeError(
+          `canonical JSON: cannot encode a ${proto?.constructor?.name ?? 'non-plain object'} at ${path}`,
+        );
       }
       const record = value as Record<string, unknown>;
       const keys = Object.keys(record)

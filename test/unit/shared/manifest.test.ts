@@ -125,7 +125,10 @@ describe('verifyManifest', () => {
     delete document.labels;
     delete document.referenceStats;
     delete document.artifact.mediaType;
-    const text = JSON.stringify({ ...document, signatures: [signBytes(Buffer.from(canonicalize(document)), KEY)] });
+    const text = JSON.stringify({
+      ...document,
+      signatures: [signBytes(Buffer.from(canonicalize(document)), KEY)],
+    });
     const manifest = verifyManifest(text, options());
     expect(manifest.variant).toBe('default');
     expect(manifest.labels).toEqual({});
@@ -135,14 +138,18 @@ describe('verifyManifest', () => {
     const text = tamper(raw({ labels: {} }), (m) => {
       delete m.variant;
     });
-    expect(() => verifyManifest(text, options())).toThrow(expect.objectContaining({ code: 'signature_invalid' }));
+    expect(() => verifyManifest(text, options())).toThrow(
+      expect.objectContaining({ code: 'signature_invalid' }),
+    );
   });
 
   it('refuses a field added after signing: the signature covers the document as received', () => {
     const text = tamper(raw(), (m) => {
       m.injected = 'unsigned';
     });
-    expect(() => verifyManifest(text, options())).toThrow(expect.objectContaining({ code: 'signature_invalid' }));
+    expect(() => verifyManifest(text, options())).toThrow(
+      expect.objectContaining({ code: 'signature_invalid' }),
+    );
   });
 
   it('accepts a signed field this version does not know (a newer fleet), without passing it on', () => {
