@@ -3,10 +3,10 @@
  * stored. At first start an admin token is created, printed once and written to `<dataDir>/admin-token`.
  */
 import { randomBytes } from 'node:crypto';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomSecret, tokenDigest } from '../devices/secrets.js';
 import type { Collection } from '../store/db.js';
+import { writeFileAtomic } from '../store/files.js';
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -65,21 +65,8 @@ export class OperatorTokens {
     // File first, then the record: a crash in between leaves a file with a token that does not work yet
     // (the next start mints a new one), never a working admin token that nobody has.
     const { token, record } = this.mint('admin', 'bootstrap-admin');
-    await writeFileAtomic(join(dataDir, 'admin-token'), `${token}\n`);
+    await writeFileAtomic(join(dataDir, 'admin-token'), `${token}\n`, 0o600);
     await this.tokens.put(record.digest, record);
     return token;
   }
-}
-
-/** temp + fsync + rename, mode 0600 from the start (the token is never world-readable, even briefly). */
-async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const temp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
 }

@@ -2,12 +2,21 @@
  * The CLI's only way to the fleet: a typed client for the HTTP API (`/api/v1`). It owns the error contract
  * the user sees: an error body `{ error: { code, message } }` becomes an ApiError whose message names both
  * (and the HTTP status); a connection failure says which URL could not be reached and why.
- * The response types mirror the API contract (scratch/CONTRACT.md); they are what `--json` prints verbatim.
+ * The response types are the server's own; they are what `--json` prints verbatim.
  */
-import type { Manifest } from '../../shared/manifest.js';
-import type { Reason, TelemetryMessage, UpdateState } from '../../shared/protocol/messages.js';
+import type { Role } from '../api/tokens.js';
+import type { DeviceView } from '../devices/registry.js';
+import type { ModelSummary, ModelVersionRecord } from '../registry/models.js';
+import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
 
-export type Role = 'viewer' | 'operator' | 'admin';
+// The API's response types are the server's own (type-only imports: the CLI never loads server code).
+export type { ModelSummary, Role, RolloutPhase };
+export type Device = DeviceView;
+export type ModelVersion = ModelVersionRecord;
+export type ModelRef = RolloutRecord['model'];
+export type RolloutTargets = RolloutRecord['targets'];
+export type RolloutDevice = RolloutRecord['devices'][number];
+export type Rollout = RolloutRecord & { phase: RolloutPhase; summary: RolloutSummary };
 
 export interface OperatorToken {
   id: string;
@@ -22,68 +31,6 @@ export interface EnrollmentToken {
   expiresAt: string;
   tags: Record<string, string>;
   profile: string | null;
-}
-
-export interface Device {
-  id: string;
-  tags: Record<string, string>;
-  profile: string;
-  status: 'online' | 'offline' | 'never_seen';
-  lastSeen: string | null;
-  enrolledAt: string;
-  facts: Record<string, string | undefined>;
-  agentVersion: string | null;
-  models: { name: string; version: number; executionProvider: string }[];
-  telemetry: TelemetryMessage | null;
-}
-
-export interface ModelVersion {
-  name: string;
-  version: number;
-  createdAt: string;
-  createdBy: string;
-  manifest: Manifest;
-  artifact: { sha256: string; size: number };
-}
-
-export interface ModelSummary {
-  name: string;
-  latestVersion: number;
-  versionCount: number;
-  updatedAt: string;
-}
-
-export interface ModelRef {
-  name: string;
-  version: number;
-}
-
-export interface RolloutTargets {
-  devices?: string[];
-  tags?: Record<string, string>;
-}
-
-export type RolloutPhase = 'progressing' | 'succeeded' | 'failed';
-
-export interface RolloutDevice {
-  deviceId: string;
-  state: 'pending' | UpdateState;
-  reason: Reason | null;
-  updatedAt: string;
-  commandId: string;
-  executionProvider: string | null;
-}
-
-export interface Rollout {
-  id: string;
-  model: ModelRef;
-  targets: RolloutTargets;
-  strategy: string;
-  phase: RolloutPhase;
-  createdAt: string;
-  createdBy: string;
-  summary: { total: number; pending: number; inProgress: number; active: number; failed: number };
-  devices: RolloutDevice[];
 }
 
 /** The fleet answered with an error. `message` is what the CLI prints after `edgefleet: `. */

@@ -2,11 +2,11 @@
  * Content-addressed artifact files: `<root>/sha256/<hex>`. Writes go to a temp file, are fsynced and
  * renamed into place, so a reader never sees a partial artifact; storing the same bytes twice is a no-op.
  */
-import { randomUUID } from 'node:crypto';
 import { createReadStream, type ReadStream } from 'node:fs';
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256Hex } from '../../shared/crypto/signing.js';
+import { writeFileAtomic } from './files.js';
 
 export interface ArtifactInfo {
   sha256: string;
@@ -32,17 +32,7 @@ export class ArtifactStore {
   async put(bytes: Uint8Array): Promise<ArtifactInfo> {
     const sha256 = sha256Hex(bytes);
     const target = this.pathOf(sha256);
-    if (!(await this.stat(sha256))) {
-      const temp = join(this.dir, `.tmp-${randomUUID()}`);
-      const handle = await open(temp, 'w', 0o644);
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await rename(temp, target);
-    }
+    if (!(await this.stat(sha256))) await writeFileAtomic(target, bytes);
     return { sha256, size: bytes.length };
   }
 
