@@ -17,6 +17,8 @@ import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig }
 import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
 import { randomSecret } from './devices/secrets.js';
+import { Pool } from './pool/pool.js';
+import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
 import { loadOrCreateKeyRing } from './registry/keys.js';
 import { ModelRegistry, type ModelVersionRecord } from './registry/models.js';
 import { RolloutController } from './rollouts/controller.js';
@@ -38,6 +40,8 @@ export interface FleetServer {
   devices: DeviceRegistry;
   models: ModelRegistry;
   rollouts: RolloutController;
+  pool: Pool;
+  snapshots: Snapshots;
   broker: EmbeddedBroker;
   link: FleetLink;
   close(): Promise<void>;
@@ -147,8 +151,12 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       },
     });
 
+    const pool = new Pool(db);
+    const snapshots = new Snapshots(db.collection<SnapshotRecord>('snapshots'), artifacts, pool);
     app = createApi({
       tokens,
+      pool,
+      snapshots,
       devices,
       models,
       rollouts,
@@ -170,6 +178,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       devices,
       models,
       rollouts,
+      pool,
+      snapshots,
       broker,
       link,
       close: closeAll,

@@ -7,6 +7,8 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { AuthenticationError, PermissionError } from '../../shared/errors.js';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { Pool } from '../pool/pool.js';
+import type { Snapshots } from '../pool/snapshots.js';
 import type { KeyRing } from '../registry/keys.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
@@ -15,6 +17,7 @@ import { errorHandler } from './errors.js';
 import { artifactRoutes } from './routes-artifacts.js';
 import { deviceRoutes } from './routes-devices.js';
 import { modelRoutes } from './routes-models.js';
+import { poolRoutes } from './routes-pool.js';
 import { rolloutRoutes } from './routes-rollouts.js';
 import { type OperatorTokens, type Principal, type Role, roleAtLeast } from './tokens.js';
 
@@ -24,6 +27,8 @@ export interface ApiDeps {
   models: ModelRegistry;
   rollouts: RolloutController;
   artifacts: ArtifactStore;
+  pool: Pool;
+  snapshots: Snapshots;
   keys: KeyRing;
   /** URLs handed to devices at enrollment. */
   publicUrl: string;
@@ -68,5 +73,6 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', modelRoutes(deps));
   app.route('/api/v1', artifactRoutes(deps));
   app.route('/api/v1', rolloutRoutes(deps));
+  app.route('/api/v1', poolRoutes(deps));
   return app;
 }

@@ -8,6 +8,10 @@ export interface Collection<T> {
   get(key: string): Promise<T | undefined>;
   put(key: string, value: T): Promise<void>;
   del(key: string): Promise<void>;
+  /** Values for many keys in one read (undefined where absent). */
+  getMany(keys: string[]): Promise<(T | undefined)[]>;
+  /** Many puts in one atomic LevelDB batch. */
+  putMany(entries: [string, T][]): Promise<void>;
   /** Values in key order, optionally restricted to keys starting with `prefix`. */
   values(prefix?: string): Promise<T[]>;
   entries(prefix?: string): Promise<[string, T][]>;
@@ -33,6 +37,8 @@ export class Db {
       get: async (key) => (await sub.get(key)) ?? undefined,
       put: (key, value) => sub.put(key, value),
       del: (key) => sub.del(key),
+      getMany: async (keys) => (await sub.getMany(keys)).map((v) => v ?? undefined),
+      putMany: (entries) => sub.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value }))),
       values: (prefix) => sub.values(range(prefix)).all(),
       entries: (prefix) => sub.iterator(range(prefix)).all() as Promise<[string, T][]>,
     };

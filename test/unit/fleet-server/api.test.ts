@@ -13,6 +13,8 @@ import { createApi } from '../../../fleet-server/api/app.js';
 import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
 import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
 import { DeviceRegistry } from '../../../fleet-server/devices/registry.js';
+import { Pool } from '../../../fleet-server/pool/pool.js';
+import { Snapshots } from '../../../fleet-server/pool/snapshots.js';
 import { loadOrCreateKeyRing } from '../../../fleet-server/registry/keys.js';
 import { ModelRegistry } from '../../../fleet-server/registry/models.js';
 import { RolloutController } from '../../../fleet-server/rollouts/controller.js';
@@ -60,7 +62,11 @@ describe('fleet HTTP API', () => {
       { sendCommand: async (deviceId, command) => void sent.push({ deviceId, command }) },
       { publicUrl: 'http://fleet.test', now, log },
     );
+    const pool = new Pool(db);
+    const snapshots = new Snapshots(db.collection('snapshots'), artifacts, pool);
     app = createApi({
+      pool,
+      snapshots,
       tokens,
       devices,
       models,
@@ -348,6 +354,45 @@ describe('fleet HTTP API', () => {
         body: { model: { name: 'clf', version: 1 }, targets: {} },
       });
       expect(empty.status).toBe(400);
+    });
+  });
+
+  describe('data pool', () => {
+    const csv = 'a,b,label\n1,2,x\n3,4,y\n5,6,x\n';
+    it('imports a CSV into a new task, reports stats and snapshots it', async () => {
+      const imported = await call('POST', '/api/v1/tasks/sensors/import?format=csv&source=s.csv', {
+        body: csv,
+        headers: { 'content-type': 'text/csv' },
+      });
+      expect(imported.status).toBe(201);
+      expect(imported.json).toMatchObject({
+        created: true,
+        accepted: 3,
+        task: { name: 'sensors', model: 'sensors', features: ['a', 'b'], classes: ['x', 'y'] },
+      });
+      const task = await call('GET', '/api/v1/tasks/sensors');
+      expect(task.json.stats).toMatchObject({
+        samples: 3,
+        labeled: 3,
+        acceptedBySource: { 'import:s.csv': 3 },
+      });
+      const snap = await call('POST', '/api/v1/tasks/sensors/snapshots');
+      expect(snap.status).toBe(201);
+      expect(snap.json).toMatchObject({ task: 'sensors', count: 3, byLabel: { x: 2, y: 1 } });
+      expect((await call('GET', `/api/v1/snapshots/${snap.json.id}`)).json.sha256).toBe(snap.json.sha256);
+    });
+
+    it('says what is wrong with a bad import, and viewers cannot import', async () => {
+      const noLabel = await call('POST', '/api/v1/tasks/other/import?label=nope', { body: csv });
+      expect(noLabel.status).toBe(400);
+      expect(noLabel.json.error.message).toMatch(/no label column 'nope'/);
+      const badFormat = await call('POST', '/api/v1/tasks/other/import?format=xlsx', { body: csv });
+      expect(badFormat.status).toBe(400);
+      const viewer = await tokenFor('viewer');
+      expect((await call('POST', '/api/v1/tasks/other/import', { token: viewer, body: csv })).status).toBe(
+        403,
+      );
+      expect((await call('GET', '/api/v1/tasks/missing')).status).toBe(404);
     });
   });
 

@@ -1,0 +1,101 @@
+/**
+ * The data pool over HTTP: tasks, file imports (CSV or JSONL body), stats with refusal counts, snapshots.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { TooLargeError, ValidationError } from '../../shared/errors.js';
+import { TaskNameSchema } from '../../shared/pool.js';
+import { parseImport } from '../pool/import.js';
+import type { ApiDeps, Env } from './app.js';
+import { requireRole } from './app.js';
+import { jsonBody } from './errors.js';
+
+const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
+
+const ImportQuerySchema = z.object({
+  format: z.enum(['csv', 'jsonl']).default('csv'),
+  label: z.string().min(1).max(128).optional(),
+  kind: z.enum(['classification', 'regression']).optional(),
+  model: z.string().optional(),
+  source: z
+    .string()
+    .regex(/^[\w.@-]{1,128}$/, 'source: letters, digits, _ . @ -')
+    .default('upload'),
+});
+
+function taskName(raw: string): string {
+  const parsed = TaskNameSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ValidationError(`invalid task name '${raw}': ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export function poolRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const { pool, snapshots } = deps;
+
+  app.post('/tasks', requireRole(deps.tokens, 'operator'), async (c) => {
+    const body = await jsonBody(c, z.record(z.string(), z.unknown()));
+    return c.json(await pool.createTask({ ...body, createdAt: new Date().toISOString() }), 201);
+  });
+
+  app.get('/tasks', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json({ tasks: await pool.listTasks() }),
+  );
+
+  app.get('/tasks/:name', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const task = await pool.getTask(taskName(c.req.param('name')));
+    return c.json({ ...task, stats: await pool.stats(task) });
+  });
+
+  app.post(
+    '/tasks/:name/import',
+    requireRole(deps.tokens, 'operator'),
+    bodyLimit({
+      maxSize: MAX_IMPORT_BYTES,
+      onError: () => {
+        throw new TooLargeError(`import bodies are limited to ${MAX_IMPORT_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const name = taskName(c.req.param('name'));
+      const query = ImportQuerySchema.safeParse(c.req.query());
+      if (!query.success) throw new ValidationError(z.prettifyError(query.error).replaceAll('\n', '; '));
+      const existing = await pool.findTask(name);
+      const parsed = parseImport(await c.req.text(), existing, {
+        format: query.data.format,
+        label: query.data.label,
+        kind: query.data.kind,
+        model: query.data.model,
+        sourceName: query.data.source,
+        now: new Date(),
+      });
+      const created = !existing;
+      const task =
+        existing ??
+        (await pool.createTask({ ...parsed.derivedTask, name, model: parsed.derivedTask.model || name }));
+      const result = await pool.ingest(task, parsed.source, parsed.samples);
+      deps.log.info(
+        { task: name, created, accepted: result.accepted, rejected: result.rejected },
+        'data imported',
+      );
+      return c.json({ task, created, ...result }, 201);
+    },
+  );
+
+  app.post('/tasks/:name/snapshots', requireRole(deps.tokens, 'operator'), async (c) => {
+    const task = await pool.getTask(taskName(c.req.param('name')));
+    return c.json(await snapshots.create(task, c.get('principal').name, new Date()), 201);
+  });
+
+  app.get('/tasks/:name/snapshots', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json({ snapshots: await snapshots.list(taskName(c.req.param('name'))) }),
+  );
+
+  app.get('/snapshots/:id', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json(await snapshots.get(c.req.param('id'))),
+  );
+
+  return app;
+}

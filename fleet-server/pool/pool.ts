@@ -1,0 +1,144 @@
+/**
+ * The data pool: tasks and their samples, with the reasons samples were refused counted per source.
+ * Invariants: only samples that pass `validateSample` are stored; a sample id is stored at most once (a
+ * re-delivered batch or a re-imported file changes nothing); every refusal is counted, none is silent.
+ *
+ * Storage: `tasks` name → Task; `samples` `<task>/<id>` → Sample; `pool-counters`
+ * `<task>/accepted/<source>` and `<task>/rejected/<source>/<reason>` → number.
+ */
+import { ConflictError, NotFoundError } from '../../shared/errors.js';
+import {
+  type RejectionReason,
+  type Sample,
+  type Task,
+  TaskSchema,
+  validateSample,
+} from '../../shared/pool.js';
+import type { Collection, Db } from '../store/db.js';
+import { KeyedMutex } from '../store/lock.js';
+
+export interface IngestResult {
+  accepted: number;
+  /** Already in the pool (same id): not stored again, not an error. */
+  duplicates: number;
+  rejected: Partial<Record<RejectionReason, number>>;
+  /** The first few refusals, for the caller's error message. */
+  examples: { id: string; reason: RejectionReason; detail: string }[];
+}
+
+export interface TaskStats {
+  samples: number;
+  labeled: number;
+  acceptedBySource: Record<string, number>;
+  rejectedBySource: Record<string, Partial<Record<RejectionReason, number>>>;
+}
+
+export class Pool {
+  private readonly tasks: Collection<Task>;
+  private readonly samples: Collection<Sample>;
+  private readonly counters: Collection<number>;
+  private readonly lock = new KeyedMutex();
+
+  constructor(db: Db) {
+    this.tasks = db.collection<Task>('tasks');
+    this.samples = db.collection<Sample>('samples');
+    this.counters = db.collection<number>('pool-counters');
+  }
+
+  async createTask(input: unknown): Promise<Task> {
+    const task = TaskSchema.parse(input);
+    return this.lock.run(`task:${task.name}`, async () => {
+      if (await this.tasks.get(task.name))
+        throw new ConflictError(`task '${task.name}' already exists`, 'task_exists');
+      await this.tasks.put(task.name, task);
+      return task;
+    });
+  }
+
+  async findTask(name: string): Promise<Task | undefined> {
+    return this.tasks.get(name);
+  }
+
+  async getTask(name: string): Promise<Task> {
+    const task = await this.tasks.get(name);
+    if (!task) throw new NotFoundError('task', name);
+    return task;
+  }
+
+  listTasks(): Promise<Task[]> {
+    return this.tasks.values();
+  }
+
+  /** The task that trains `model`, if any (devices capture by model name). */
+  async taskForModel(model: string): Promise<Task | undefined> {
+    return (await this.tasks.values()).find((t) => t.model === model);
+  }
+
+  /**
+   * Validate and store a batch from one source. Counted per source and reason; written in one LevelDB batch.
+   * Serialized per task so duplicate detection and counters are exact under concurrent batches.
+   */
+  ingest(task: Task, source: string, batch: Sample[]): Promise<IngestResult> {
+    return this.lock.run(`ingest:${task.name}`, async () => {
+      const result: IngestResult = { accepted: 0, duplicates: 0, rejected: {}, examples: [] };
+      const keys = batch.map((s) => `${task.name}/${s.id}`);
+      const existing = await this.samples.getMany(keys);
+      const seen = new Set<string>();
+      const puts: [string, Sample][] = [];
+      batch.forEach((sample, i) => {
+        const verdict = validateSample(task, sample);
+        if (!verdict.ok) {
+          result.rejected[verdict.reason] = (result.rejected[verdict.reason] ?? 0) + 1;
+          if (result.examples.length < 5)
+            result.examples.push({ id: sample.id, reason: verdict.reason, detail: verdict.detail });
+          return;
+        }
+        if (existing[i] !== undefined || seen.has(sample.id)) {
+          result.duplicates++;
+          return;
+        }
+        seen.add(sample.id);
+        puts.push([keys[i]!, sample]);
+      });
+      result.accepted = puts.length;
+      if (puts.length > 0) await this.samples.putMany(puts);
+      await this.count(`${task.name}/accepted/${source}`, result.accepted);
+      for (const [reason, n] of Object.entries(result.rejected)) {
+        await this.count(`${task.name}/rejected/${source}/${reason}`, n);
+      }
+      return result;
+    });
+  }
+
+  /** Count a batch refused before it reached a task (unknown task, malformed, oversize). */
+  countRejected(taskName: string, source: string, reason: RejectionReason, n: number): Promise<void> {
+    return this.lock.run(`ingest:${taskName}`, () =>
+      this.count(`${taskName}/rejected/${source}/${reason}`, n),
+    );
+  }
+
+  async stats(task: Task): Promise<TaskStats> {
+    const stats: TaskStats = { samples: 0, labeled: 0, acceptedBySource: {}, rejectedBySource: {} };
+    for (const sample of await this.samples.values(`${task.name}/`)) {
+      stats.samples++;
+      if (sample.label !== null) stats.labeled++;
+    }
+    for (const [key, n] of await this.counters.entries(`${task.name}/`)) {
+      const [, kind, source, reason] = key.split('/');
+      if (kind === 'accepted') stats.acceptedBySource[source!] = n;
+      else (stats.rejectedBySource[source!] ??= {})[reason as RejectionReason] = n;
+    }
+    return stats;
+  }
+
+  /** Every sample of a task, ordered by id (the order a snapshot freezes). */
+  async samplesOf(task: Task): Promise<Sample[]> {
+    const all = await this.samples.values(`${task.name}/`);
+    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  private async count(key: string, n: number): Promise<void> {
+    if (n === 0) return;
+    await this.counters.put(key, ((await this.counters.get(key)) ?? 0) + n);
+  }
+}

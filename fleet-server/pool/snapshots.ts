@@ -1,0 +1,99 @@
+/**
+ * Immutable dataset snapshots. A snapshot freezes a task's samples, ordered by id, as JSON Lines stored
+ * content-addressed in the artifact store: its id derives from the sha256 of exactly those bytes, so the
+ * same data always gives the same snapshot and a training run can name the data it saw.
+ * Storage: `snapshots` id → SnapshotRecord; the data at artifacts/sha256/<sha256>.
+ */
+import { canonicalize } from '../../shared/canonical-json.js';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { type Sample, SampleSchema, type Task } from '../../shared/pool.js';
+import type { ArtifactStore } from '../store/artifacts.js';
+import type { Collection } from '../store/db.js';
+import type { Pool } from './pool.js';
+
+export interface SnapshotRecord {
+  id: string;
+  task: string;
+  sha256: string;
+  bytes: number;
+  count: number;
+  labeled: number;
+  /** Samples per source (device id, or import:<file>). */
+  bySource: Record<string, number>;
+  /** Samples per label (class name, or `unlabeled`; regression: `labeled`/`unlabeled`). */
+  byLabel: Record<string, number>;
+  timeRange: { from: string; to: string };
+  createdAt: string;
+  createdBy: string;
+}
+
+export class Snapshots {
+  constructor(
+    private readonly records: Collection<SnapshotRecord>,
+    private readonly artifacts: ArtifactStore,
+    private readonly pool: Pool,
+  ) {}
+
+  async create(task: Task, actor: string, now: Date): Promise<SnapshotRecord> {
+    const samples = await this.pool.samplesOf(task);
+    if (samples.length === 0)
+      throw new ValidationError(`task '${task.name}' has no samples to snapshot`, { code: 'empty_pool' });
+    const bytes = Buffer.from(`${samples.map((s) => canonicalize(s)).join('\n')}\n`);
+    const { sha256, size } = await this.artifacts.put(bytes);
+    const id = `snap-${sha256.slice(0, 16)}`;
+    const existing = await this.records.get(id);
+    if (existing) return existing;
+    const bySource: Record<string, number> = {};
+    const byLabel: Record<string, number> = {};
+    let labeled = 0;
+    let from = Number.POSITIVE_INFINITY;
+    let to = 0;
+    for (const s of samples) {
+      bySource[s.source] = (bySource[s.source] ?? 0) + 1;
+      const key =
+        s.label === null ? 'unlabeled' : task.kind === 'classification' ? String(s.label) : 'labeled';
+      byLabel[key] = (byLabel[key] ?? 0) + 1;
+      if (s.label !== null) labeled++;
+      from = Math.min(from, s.ts);
+      to = Math.max(to, s.ts);
+    }
+    const record: SnapshotRecord = {
+      id,
+      task: task.name,
+      sha256,
+      bytes: size,
+      count: samples.length,
+      labeled,
+      bySource,
+      byLabel,
+      timeRange: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+      createdAt: now.toISOString(),
+      createdBy: actor,
+    };
+    await this.records.put(id, record);
+    return record;
+  }
+
+  async get(id: string): Promise<SnapshotRecord> {
+    const record = await this.records.get(id);
+    if (!record) throw new NotFoundError('snapshot', id);
+    return record;
+  }
+
+  async list(task: string): Promise<SnapshotRecord[]> {
+    return (await this.records.values())
+      .filter((r) => r.task === task)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /** The frozen samples of a snapshot, read back from its content-addressed file. */
+  async samples(record: SnapshotRecord): Promise<Sample[]> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.artifacts.read(record.sha256)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => SampleSchema.parse(JSON.parse(line)));
+  }
+}
