@@ -4,14 +4,21 @@
  * (and the HTTP status); a connection failure says which URL could not be reached and why.
  * The response types are the server's own; they are what `--json` prints verbatim.
  */
+
+import type { Task } from '../../shared/pool.js';
 import type { Role } from '../api/tokens.js';
 import type { DeviceView } from '../devices/registry.js';
+import type { IngestResult, TaskStats } from '../pool/pool.js';
+import type { SnapshotRecord } from '../pool/snapshots.js';
 import type { ModelSummary, ModelVersionRecord } from '../registry/models.js';
 import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
 
 // The API's response types are the server's own (type-only imports: the CLI never loads server code).
 export type { ModelSummary, Role, RolloutPhase };
 export type Device = DeviceView;
+export type { SnapshotRecord, Task };
+export type TaskWithStats = Task & { stats: TaskStats };
+export type ImportResult = IngestResult & { task: Task; created: boolean };
 export type ModelVersion = ModelVersionRecord;
 export type ModelRef = RolloutRecord['model'];
 export type RolloutTargets = RolloutRecord['targets'];
@@ -152,6 +159,39 @@ export class ApiClient {
 
   getRollout(id: string): Promise<Rollout> {
     return this.request('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  listTasks(): Promise<{ tasks: Task[] }> {
+    return this.request('GET', '/api/v1/tasks');
+  }
+
+  getTask(name: string): Promise<TaskWithStats> {
+    return this.request('GET', `/api/v1/tasks/${encodeURIComponent(name)}`);
+  }
+
+  /** Import a CSV or JSONL file into a task (created from the file when it does not exist). */
+  importData(
+    task: string,
+    text: string,
+    options: {
+      format: 'csv' | 'jsonl';
+      label?: string | undefined;
+      kind?: string | undefined;
+      source: string;
+    },
+  ): Promise<ImportResult> {
+    const query = new URLSearchParams({ format: options.format, source: options.source });
+    if (options.label) query.set('label', options.label);
+    if (options.kind) query.set('kind', options.kind);
+    return this.request('POST', `/api/v1/tasks/${encodeURIComponent(task)}/import`, {
+      query,
+      body: text,
+      contentType: options.format === 'csv' ? 'text/csv' : 'application/x-ndjson',
+    });
+  }
+
+  createSnapshot(task: string): Promise<SnapshotRecord> {
+    return this.request('POST', `/api/v1/tasks/${encodeURIComponent(task)}/snapshots`);
   }
 
   private async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {

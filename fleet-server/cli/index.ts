@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ApiError, UnreachableError } from './client.js';
+import { registerData } from './commands/data.js';
 import { registerDevices } from './commands/devices.js';
 import { registerModels } from './commands/models.js';
 import { registerRollouts } from './commands/rollouts.js';
@@ -67,6 +68,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerDevices(program, ctx);
   registerModels(program, ctx);
   registerRollouts(program, ctx);
+  registerData(program, ctx);
   return program;
 }
 

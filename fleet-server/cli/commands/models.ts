@@ -121,7 +121,7 @@ export function modelVersionDetail(v: ModelVersion): string {
   return text;
 }
 
-async function readLocal(ctx: CliContext, path: string, what: string): Promise<Buffer> {
+export async function readLocal(ctx: CliContext, path: string, what: string): Promise<Buffer> {
   try {
     return await readFile(resolve(ctx.io.cwd, path));
   } catch (err) {
