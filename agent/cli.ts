@@ -9,6 +9,12 @@ import { AGENT_VERSION } from './config.js';
 import { enroll } from './enroll.js';
 import { startAgent } from './main.js';
 
+function rate(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`'${value}' is not a share between 0 and 1`);
+  return n;
+}
+
 function int(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)
@@ -38,8 +44,19 @@ export async function main(argv: string[]): Promise<void> {
     .option('--api-host <host>', 'inference API bind address', '127.0.0.1')
     .option('--api-port <port>', 'inference API port (0: any free port)', int, 9090)
     .option('--telemetry-interval-ms <ms>', 'telemetry period', int, 5_000)
+    .option('--sample-rate <share>', 'share of requests captured for the data pool (0..1)', rate, 0.01)
+    .option('--feedback-window-ms <ms>', 'how long a capture waits for ground truth', int, 600_000)
+    .option('--sample-max-age-ms <ms>', 'longest a captured sample waits for its batch', int, 5_000)
     .action(
-      async (opts: { dataDir: string; apiHost: string; apiPort: number; telemetryIntervalMs: number }) => {
+      async (opts: {
+        dataDir: string;
+        apiHost: string;
+        apiPort: number;
+        telemetryIntervalMs: number;
+        sampleRate: number;
+        feedbackWindowMs: number;
+        sampleMaxAgeMs: number;
+      }) => {
         const hangAt = process.env.EDGEFLEET_FAULT_HANG_AT;
         if (hangAt !== undefined && !(UPDATE_STATES as readonly string[]).includes(hangAt)) {
           throw new EdgefleetError(
@@ -47,7 +64,11 @@ export async function main(argv: string[]): Promise<void> {
             `EDGEFLEET_FAULT_HANG_AT must be one of ${UPDATE_STATES.join(', ')}`,
           );
         }
-        const agent = await startAgent(opts, { hangAt: hangAt as UpdateState | undefined });
+        const { sampleMaxAgeMs, ...rest } = opts;
+        const agent = await startAgent(
+          { ...rest, sampleBatchMaxAgeMs: sampleMaxAgeMs },
+          { hangAt: hangAt as UpdateState | undefined },
+        );
         process.stdout.write(`edgefleet-agent ready device=${agent.deviceId} api=${agent.apiUrl}\n`);
         const stop = () => {
           agent.close().then(

@@ -33,6 +33,16 @@ export const AgentConfigSchema = z.object({
   reportQueueLimit: z.number().int().min(1).default(1000),
   /** Most rows one adaptive inference batch may carry; 1 turns batching off. */
   maxBatchRows: z.number().int().min(1).default(64),
+  /** Share of inference requests captured for the fleet's data pool (0..1). */
+  sampleRate: z.number().min(0).max(1).default(0.01),
+  /** How long a captured request waits for ground truth (feedback) before it is sent unlabeled, ms. */
+  feedbackWindowMs: z.number().int().min(0).default(600_000),
+  /** Samples per batch sent to the fleet. */
+  sampleBatchSize: z.number().int().min(1).max(10_000).default(100),
+  /** A batch goes out at the latest when its oldest sample is this old, ms. */
+  sampleBatchMaxAgeMs: z.number().int().min(10).default(5_000),
+  /** Samples kept while the fleet is unreachable; beyond, the oldest are dropped (and reported). */
+  outboxLimit: z.number().int().min(1).default(100_000),
   /** Inference latencies kept per model for the telemetry percentiles. */
   latencyWindow: z.number().int().min(16).default(4096),
 });

@@ -10,6 +10,9 @@ import { type ServerType, serve } from '@hono/node-server';
 import { destination, type Logger, pino } from 'pino';
 import type { FirmwareProfile } from '../shared/firmware-profile.js';
 import type { UpdateState } from '../shared/protocol/messages.js';
+import { Capture } from './capture/capture.js';
+import { Outbox } from './capture/outbox.js';
+import { startSampleSender } from './capture/sender.js';
 import { AGENT_VERSION, type AgentConfigInput, resolveAgentConfig } from './config.js';
 import { loadIdentity } from './enroll.js';
 import { connectLink } from './link/mqtt.js';
@@ -99,6 +102,27 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
   });
   host.onChange(() => link.publishStatus(host.active()));
 
+  const outbox = await Outbox.open(db.outbox(), config.outboxLimit);
+  const capture = new Capture({
+    pending: db.pending(),
+    outbox,
+    sampleRate: config.sampleRate,
+    feedbackWindowMs: config.feedbackWindowMs,
+    now: Date.now,
+    random: Math.random,
+    log,
+  });
+  const sender = startSampleSender({
+    outbox,
+    capture,
+    link,
+    batchSize: config.sampleBatchSize,
+    maxAgeMs: config.sampleBatchMaxAgeMs,
+    tickMs: Math.min(1000, config.sampleBatchMaxAgeMs),
+    now: Date.now,
+    log,
+  });
+
   const stats = new InferenceStats(config.latencyWindow);
   const app = createInferenceApi({
     host,
@@ -106,6 +130,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     log,
     agentVersion: AGENT_VERSION,
     maxBatchRows: config.maxBatchRows,
+    capture,
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.apiHost, port: config.apiPort }, () => resolve(s));
@@ -136,6 +161,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       });
+      await sender.stop();
       await link.close().catch((err) => log.warn({ err }, 'mqtt close failed'));
       for (const m of host.all()) await m.loaded.release().catch(() => undefined);
       await db.close();

@@ -39,6 +39,12 @@ export const FleetConfigSchema = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  /** Largest sample batch a device may send, after decompression, bytes. */
+  maxSampleBatchBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
   /** pino log level. */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });

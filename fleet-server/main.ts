@@ -17,6 +17,7 @@ import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig }
 import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
 import { randomSecret } from './devices/secrets.js';
+import { ingestDeviceBatch } from './pool/ingest.js';
 import { Pool } from './pool/pool.js';
 import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
 import { loadOrCreateKeyRing } from './registry/keys.js';
@@ -131,6 +132,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       username: SERVER_USERNAME,
       password: serverSecret,
       maxMessageBytes: config.maxMessageBytes,
+      maxSampleBatchBytes: config.maxSampleBatchBytes,
       log,
     });
     closers.push(() => link.close());
@@ -139,6 +141,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       now,
       log,
     });
+    const pool = new Pool(db);
+    const snapshots = new Snapshots(db.collection<SnapshotRecord>('snapshots'), artifacts, pool);
     await link.listen({
       status: async (deviceId, message) => {
         const result = await devices.applyStatus(deviceId, message);
@@ -149,10 +153,18 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
         await devices.touch(deviceId);
         await rollouts.onUpdate(deviceId, message);
       },
+      samples: async (deviceId, message) => {
+        await devices.touch(deviceId);
+        const result = await ingestDeviceBatch(pool, deviceId, message);
+        if (result && Object.keys(result.rejected).length > 0) {
+          log.warn(
+            { deviceId, model: message.model, rejected: result.rejected, example: result.examples[0] },
+            'samples refused',
+          );
+        }
+      },
     });
 
-    const pool = new Pool(db);
-    const snapshots = new Snapshots(db.collection<SnapshotRecord>('snapshots'), artifacts, pool);
     app = createApi({
       tokens,
       pool,

@@ -54,6 +54,8 @@ export const REJECTION_REASONS = [
   'non_finite_label',
   'oversize_batch',
   'duplicate',
+  /** Not refused by the fleet: dropped by a device whose outbox was full, as it reported. */
+  'dropped_on_device',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 

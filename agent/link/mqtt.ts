@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { EnrollResponse } from '../../shared/api/enroll.js';
 import {
   type ActiveModel,
+  assertNever,
   encodeMessage,
   type InstallCommand,
   type Message,
@@ -30,6 +31,8 @@ export interface Link {
   /** Publish the retained online status with the current models. */
   publishStatus(models: ActiveModel[]): void;
   onCommand(handler: (command: InstallCommand) => void): void;
+  /** A compressed sample batch, QoS 1; resolves on PUBACK, rejects when offline (the outbox keeps it). */
+  publishSamples(payload: Buffer): Promise<void>;
   readonly counters: LinkCounters;
   readonly connected: boolean;
   close(): Promise<void>;
@@ -134,13 +137,23 @@ export function connectLink(options: {
       return client.connected;
     },
     publish(message) {
-      const topic =
-        message.type === 'update'
-          ? topics.updates(deviceId)
-          : message.type === 'telemetry'
-            ? topics.telemetry(deviceId)
-            : topics.status(deviceId);
-      send(topic, encodeMessage(message), message.type === 'status');
+      switch (message.type) {
+        case 'update':
+          return send(topics.updates(deviceId), encodeMessage(message));
+        case 'telemetry':
+          return send(topics.telemetry(deviceId), encodeMessage(message));
+        case 'status':
+          return send(topics.status(deviceId), encodeMessage(message), true);
+        case 'samples':
+        case 'install':
+          throw new Error(`${message.type} messages are not sent through publish()`);
+        default:
+          return assertNever(message, 'message type');
+      }
+    },
+    async publishSamples(payload) {
+      if (!client.connected) throw new Error('not connected to the fleet broker');
+      await client.publishAsync(topics.samples(deviceId), payload, { qos: 1 });
     },
     publishStatus(models) {
       send(topics.status(deviceId), encodeMessage(status(true, models)), true);

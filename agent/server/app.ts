@@ -3,11 +3,14 @@
  * Reads the serving models from `ModelHost` on every request, so an activation takes effect atomically.
  * The infer path is hot: validation is precompiled per model version and logging stays off it.
  */
+import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { z } from 'zod';
 import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
+import type { Capture } from '../capture/capture.js';
 import { MicroBatcher } from '../runtime/batcher.js';
 import type { ModelHost, ServingModel } from '../runtime/host.js';
 import type { InferenceStats } from '../telemetry/stats.js';
@@ -20,7 +23,20 @@ export interface ServerDeps {
   agentVersion: string;
   /** Most rows one adaptive batch may carry (1 disables batching). */
   maxBatchRows: number;
+  /** Data capture for the fleet's pool (absent: nothing is captured, feedback is acknowledged only). */
+  capture?: Capture | undefined;
 }
+
+const LabelSchema = z.union([z.string().min(1).max(128), z.number().finite()]);
+const FeedbackSchema = z
+  .object({
+    id: z.string().min(1).max(160),
+    label: LabelSchema.optional(),
+    labels: z.array(LabelSchema).min(1).max(65_536).optional(),
+  })
+  .refine((f) => (f.label === undefined) !== (f.labels === undefined), {
+    message: 'give exactly one of label or labels',
+  });
 
 interface Prepared {
   validator: CompiledModel;
@@ -133,10 +149,18 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     const request = ready.validator.parse(body);
     const results = await ready.batcher.run(request.feeds);
     const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
+    // Every response carries an id, so the app can send ground truth for it later.
+    const id = request.id ?? randomUUID();
+    deps.capture?.offer(
+      { name: model.name, version: model.version },
+      id,
+      request.feeds[model.manifest.inputs[0]!.name],
+      results[model.manifest.outputs[0]!.name],
+    );
     return {
       model_name: model.name,
       model_version: String(model.version),
-      id: request.id ?? '',
+      id,
       outputs: names.map((n) => {
         const t = results[n]!;
         const spec = model.manifest.outputs.find((o) => o.name === n)!;
@@ -169,6 +193,27 @@ export function createInferenceApi(deps: ServerDeps): Hono {
   app.post('/v2/models/:name/versions/:version/infer', async (c) =>
     c.json(await handleInfer(c.req.param('name'), c.req.param('version'), await c.req.text())),
   );
+
+  app.post('/v2/models/:name/feedback', async (c) => {
+    const model = serving(c.req.param('name'));
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch (err) {
+      throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, {
+        code: 'invalid_json',
+      });
+    }
+    const parsed = FeedbackSchema.safeParse(body);
+    if (!parsed.success) {
+      throw new ValidationError(
+        `feedback needs {"id": "<request id>", "label": <class or number>} or "labels": [...] per row (${parsed.error.issues[0]?.message})`,
+      );
+    }
+    const { id, label, labels } = parsed.data;
+    const captured = deps.capture ? await deps.capture.feedback(model.name, id, labels ?? label!) : false;
+    return c.json({ id, captured });
+  });
 
   app.get('/metrics', async (c) =>
     c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),

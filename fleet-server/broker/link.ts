@@ -4,6 +4,7 @@
  * Every incoming payload is parsed once; a message whose type does not belong on its channel, or whose
  * topic is malformed, is rejected, counted by reason and logged — never thrown into the broker.
  */
+import { gunzipSync } from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
@@ -12,6 +13,7 @@ import {
   type InstallCommand,
   type Message,
   parseMessage,
+  type SamplesMessage,
   type StatusMessage,
   type TelemetryMessage,
   type UpdateMessage,
@@ -24,12 +26,14 @@ const CHANNEL_OF: Record<Message['type'], Channel> = {
   status: 'status',
   telemetry: 'telemetry',
   update: 'updates',
+  samples: 'samples',
 };
 
 export interface DeviceMessageHandlers {
   status(deviceId: string, message: StatusMessage): Promise<void>;
   telemetry(deviceId: string, message: TelemetryMessage): Promise<void>;
   update(deviceId: string, message: UpdateMessage): Promise<void>;
+  samples(deviceId: string, message: SamplesMessage): Promise<void>;
 }
 
 export interface FleetLink {
@@ -47,6 +51,8 @@ export async function connectFleetLink(options: {
   username: string;
   password: string;
   maxMessageBytes: number;
+  /** Largest sample batch after decompression, bytes. */
+  maxSampleBatchBytes: number;
   log: Logger;
 }): Promise<FleetLink> {
   const { log } = options;
@@ -70,7 +76,23 @@ export async function connectFleetLink(options: {
     if (!handlers) return;
     const where = parseTopic(topic);
     if (!where) return reject('bad_topic', topic);
-    const parsed = parseMessage(payload, options.maxMessageBytes);
+    let body: Buffer = payload;
+    if (where.channel === 'samples') {
+      // Sample batches travel gzip-compressed; cap what they may inflate to (a small payload can be a bomb).
+      try {
+        body = gunzipSync(payload, { maxOutputLength: options.maxSampleBatchBytes });
+      } catch (err) {
+        return reject(
+          (err as Error).name === 'RangeError' ? 'oversize_batch' : 'invalid_message',
+          topic,
+          (err as Error).message,
+        );
+      }
+    }
+    const parsed = parseMessage(
+      body,
+      where.channel === 'samples' ? options.maxSampleBatchBytes : options.maxMessageBytes,
+    );
     if (!parsed.ok) return reject('invalid_message', topic, parsed.reason);
     const message = parsed.message;
     if (CHANNEL_OF[message.type] !== where.channel) {
@@ -86,6 +108,9 @@ export async function connectFleetLink(options: {
         break;
       case 'update':
         handled = handlers.update(where.deviceId, message);
+        break;
+      case 'samples':
+        handled = handlers.samples(where.deviceId, message);
         break;
       case 'install':
         return reject('wrong_channel', topic, 'devices do not send commands');

@@ -118,11 +118,34 @@ export const TelemetryMessageSchema = z.object({
 });
 export type TelemetryMessage = z.infer<typeof TelemetryMessageSchema>;
 
+/** One captured inference for the data pool: the model's input row, its output, and ground truth if known. */
+export const CapturedSampleSchema = z.object({
+  /** Unique on the device: `<requestId>` or `<requestId>:<row>`. */
+  id: z.string().min(1).max(160),
+  features: z.array(z.number()).max(65_536),
+  output: z.array(z.number()).max(65_536),
+  label: z.union([z.string().max(128), z.number()]).nullable(),
+  ts: z.number().int().nonnegative(),
+});
+export type CapturedSample = z.infer<typeof CapturedSampleSchema>;
+
+/** A batch of captured samples (sent gzip-compressed on the `samples` channel). */
+export const SamplesMessageSchema = z.object({
+  ...envelope,
+  type: z.literal('samples'),
+  model: ModelRefSchema,
+  samples: z.array(CapturedSampleSchema).min(1).max(100_000),
+  /** Samples the device had to drop (outbox full) since its last batch, oldest first. */
+  dropped: z.number().int().nonnegative().default(0),
+});
+export type SamplesMessage = z.infer<typeof SamplesMessageSchema>;
+
 export const MessageSchema = z.discriminatedUnion('type', [
   InstallCommandSchema,
   StatusMessageSchema,
   UpdateMessageSchema,
   TelemetryMessageSchema,
+  SamplesMessageSchema,
 ]);
 export type Message = z.infer<typeof MessageSchema>;
 export type MessageType = Message['type'];

@@ -15,7 +15,7 @@ export const DeviceIdSchema = z
   );
 
 /** Channels a device publishes on (device → fleet). */
-export const DEVICE_CHANNELS = ['status', 'telemetry', 'updates'] as const;
+export const DEVICE_CHANNELS = ['status', 'telemetry', 'updates', 'samples'] as const;
 export type DeviceChannel = (typeof DEVICE_CHANNELS)[number];
 /** The one channel a device subscribes to (fleet → device). */
 export const COMMAND_CHANNEL = 'commands';
@@ -27,6 +27,8 @@ export const topics = {
   status: (deviceId: string): string => `${TOPIC_ROOT}/${deviceId}/status`,
   telemetry: (deviceId: string): string => `${TOPIC_ROOT}/${deviceId}/telemetry`,
   updates: (deviceId: string): string => `${TOPIC_ROOT}/${deviceId}/updates`,
+  /** Captured samples for the data pool; payloads on this channel are gzip-compressed JSON. */
+  samples: (deviceId: string): string => `${TOPIC_ROOT}/${deviceId}/samples`,
   /** Subscription the fleet server uses to hear one channel from every device. */
   allDevices: (channel: DeviceChannel): string => `${TOPIC_ROOT}/+/${channel}`,
 } as const;

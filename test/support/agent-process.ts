@@ -12,6 +12,8 @@ export interface RunOptions {
   dataDir: string;
   env?: Record<string, string>;
   telemetryIntervalMs?: number;
+  /** Extra `run` flags (e.g. sampling settings). */
+  args?: string[];
   /** Override the binary (issue 7 runs the single executable through the same harness). */
   command?: string[];
 }
@@ -84,6 +86,7 @@ export class AgentProcess {
     const args = ['run', '--data-dir', options.dataDir, '--api-port', '0'];
     if (options.telemetryIntervalMs)
       args.push('--telemetry-interval-ms', String(options.telemetryIntervalMs));
+    if (options.args) args.push(...options.args);
     const [cmd, ...pre] = options.command ?? [process.execPath, AGENT_BIN];
     const child = spawn(cmd!, [...pre, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
