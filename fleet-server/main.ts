@@ -127,6 +127,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const publicUrl = config.publicUrl ?? httpUrl;
     const publicMqttUrl = config.publicMqttUrl ?? mqttUrl;
 
+    const pool = new Pool(db);
+    const snapshots = new Snapshots(db.collection<SnapshotRecord>('snapshots'), artifacts, pool);
     const link = await connectFleetLink({
       url: mqttUrl,
       username: SERVER_USERNAME,
@@ -134,6 +136,14 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       maxMessageBytes: config.maxMessageBytes,
       maxSampleBatchBytes: config.maxSampleBatchBytes,
       log,
+      onRejected: (deviceId, channel, reason) => {
+        // A sample batch refused before it could be read still counts against its device.
+        if (channel !== 'samples') return;
+        const counted = reason === 'oversize_batch' ? 'oversize_batch' : 'malformed';
+        pool
+          .countRejected('(unparsed)', deviceId, counted, 1)
+          .catch((err) => log.error({ err }, 'count failed'));
+      },
     });
     closers.push(() => link.close());
     const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
@@ -141,8 +151,6 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       now,
       log,
     });
-    const pool = new Pool(db);
-    const snapshots = new Snapshots(db.collection<SnapshotRecord>('snapshots'), artifacts, pool);
     await link.listen({
       status: async (deviceId, message) => {
         const result = await devices.applyStatus(deviceId, message);

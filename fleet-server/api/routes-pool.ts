@@ -93,6 +93,10 @@ export function poolRoutes(deps: ApiDeps): Hono<Env> {
     c.json({ snapshots: await snapshots.list(taskName(c.req.param('name'))) }),
   );
 
+  app.get('/pool/rejections', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json({ rejections: await pool.rejections() }),
+  );
+
   app.get('/snapshots/:id', requireRole(deps.tokens, 'viewer'), async (c) =>
     c.json(await snapshots.get(c.req.param('id'))),
   );

@@ -53,6 +53,8 @@ export async function connectFleetLink(options: {
   maxMessageBytes: number;
   /** Largest sample batch after decompression, bytes. */
   maxSampleBatchBytes: number;
+  /** Told of every refused message that came from a known device topic (per-device accounting). */
+  onRejected?: (deviceId: string, channel: string, reason: string) => void;
   log: Logger;
 }): Promise<FleetLink> {
   const { log } = options;
@@ -61,6 +63,8 @@ export async function connectFleetLink(options: {
   const reject = (reason: string, topic: string, detail?: string) => {
     rejected.set(reason, (rejected.get(reason) ?? 0) + 1);
     log.warn({ topic, reason, detail }, 'device message rejected');
+    const where = parseTopic(topic);
+    if (where) options.onRejected?.(where.deviceId, where.channel, reason);
   };
 
   const client: MqttClient = await mqtt.connectAsync(options.url, {

@@ -131,6 +131,17 @@ export class Pool {
     return stats;
   }
 
+  /** Every refusal counter: per task (or `model:<name>` / `(unparsed)` before a task is known), source, reason. */
+  async rejections(): Promise<{ task: string; source: string; reason: string; count: number }[]> {
+    return (await this.counters.entries())
+      .map(([key, count]) => {
+        const parts = key.split('/');
+        return { parts, count };
+      })
+      .filter(({ parts }) => parts[1] === 'rejected')
+      .map(({ parts, count }) => ({ task: parts[0]!, source: parts[2]!, reason: parts[3]!, count }));
+  }
+
   /** Every sample of a task, ordered by id (the order a snapshot freezes). */
   async samplesOf(task: Task): Promise<Sample[]> {
     const all = await this.samples.values(`${task.name}/`);

@@ -118,13 +118,19 @@ export const TelemetryMessageSchema = z.object({
 });
 export type TelemetryMessage = z.infer<typeof TelemetryMessageSchema>;
 
+/**
+ * Any JS number, Infinity included (JSON's 1e999 parses to it). Sample values are judged one by one by the
+ * pool's validation, which refuses and counts non-finite ones; the schema must not throw the batch away.
+ */
+const AnyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number');
+
 /** One captured inference for the data pool: the model's input row, its output, and ground truth if known. */
 export const CapturedSampleSchema = z.object({
   /** Unique on the device: `<requestId>` or `<requestId>:<row>`. */
   id: z.string().min(1).max(160),
-  features: z.array(z.number()).max(65_536),
-  output: z.array(z.number()).max(65_536),
-  label: z.union([z.string().max(128), z.number()]).nullable(),
+  features: z.array(AnyNumber).max(65_536),
+  output: z.array(AnyNumber).max(65_536),
+  label: z.union([z.string().max(128), AnyNumber]).nullable(),
   ts: z.number().int().nonnegative(),
 });
 export type CapturedSample = z.infer<typeof CapturedSampleSchema>;

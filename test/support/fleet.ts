@@ -6,6 +6,7 @@ import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FleetConfigInput } from '../../fleet-server/config.js';
 import { type FleetServer, startFleetServer } from '../../fleet-server/main.js';
 import { waitFor } from './wait.js';
 
@@ -24,7 +25,10 @@ export interface TestFleet {
 }
 
 /** Start a fleet server whose profile directory holds the repo's profiles plus any extra test profiles. */
-export async function startTestFleet(extraProfiles: Record<string, unknown>[] = []): Promise<TestFleet> {
+export async function startTestFleet(
+  extraProfiles: Record<string, unknown>[] = [],
+  overrides: FleetConfigInput = {},
+): Promise<TestFleet> {
   const dir = await mkdtemp(join(tmpdir(), 'edgefleet-e2e-'));
   const profilesDir = join(dir, 'profiles');
   await cp(REPO_PROFILES, profilesDir, { recursive: true });
@@ -39,6 +43,7 @@ export async function startTestFleet(extraProfiles: Record<string, unknown>[] = 
     mqttPort: 0,
     profilesDir,
     logLevel: 'warn' as const,
+    ...overrides,
   };
   const env: TestFleet = {
     fleet: await startFleetServer(config),
