@@ -44,6 +44,7 @@ describe('topics', () => {
   it('knows exactly the device channels and the command channel', () => {
     expect([...DEVICE_CHANNELS, COMMAND_CHANNEL].sort()).toEqual([
       'commands',
+      'samples',
       'status',
       'telemetry',
       'updates',
