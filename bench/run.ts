@@ -4,6 +4,7 @@
  */
 const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> = {
   inference: () => import('./inference.js'),
+  ingestion: () => import('./ingestion.js'),
 };
 
 const name = process.argv[2];

@@ -131,6 +131,12 @@ export class Pool {
     return stats;
   }
 
+  /** Samples accepted for a task so far, from the counters (cheap: no sample is read). */
+  async acceptedCount(task: Task): Promise<number> {
+    const entries = await this.counters.entries(`${task.name}/accepted/`);
+    return entries.reduce((n, [, count]) => n + count, 0);
+  }
+
   /** Every refusal counter: per task (or `model:<name>` / `(unparsed)` before a task is known), source, reason. */
   async rejections(): Promise<{ task: string; source: string; reason: string; count: number }[]> {
     return (await this.counters.entries())
