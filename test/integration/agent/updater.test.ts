@@ -16,6 +16,7 @@ import type { Manifest } from '../../../shared/manifest.js';
 import type { UpdateState } from '../../../shared/protocol/messages.js';
 import { mlp } from '../../support/models.js';
 import { TEST_CPU_PROFILE } from '../../support/profiles.js';
+import { HAPPY_PATH } from '../../support/update-states.js';
 import {
   ArtifactServer,
   DEVICE_ID,
@@ -31,15 +32,7 @@ import {
   SAMPLE,
 } from './harness.js';
 
-const HAPPY: UpdateState[] = [
-  'received',
-  'downloading',
-  'verifying',
-  'staged',
-  'loading',
-  'activating',
-  'active',
-];
+const HAPPY = [...HAPPY_PATH];
 
 const V2 = mlp(2);
 const V3 = mlp(3);

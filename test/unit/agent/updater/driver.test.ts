@@ -16,16 +16,9 @@ import {
   type UpdateMessage,
   type UpdateState,
 } from '../../../../shared/protocol/messages.js';
+import { HAPPY_PATH } from '../../../support/update-states.js';
 
-const HAPPY: UpdateState[] = [
-  'received',
-  'downloading',
-  'verifying',
-  'staged',
-  'loading',
-  'activating',
-  'active',
-];
+const HAPPY = [...HAPPY_PATH];
 
 class MemoryStore implements UpdateStore {
   readonly records = new Map<string, UpdateRecord>();

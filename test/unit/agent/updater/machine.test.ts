@@ -11,6 +11,7 @@ import {
   type UpdateRecord,
 } from '../../../../agent/updater/machine.js';
 import type { Reason, UpdateState } from '../../../../shared/protocol/messages.js';
+import { HAPPY_PATH } from '../../../support/update-states.js';
 
 const MAX_REENTRIES = 3;
 
@@ -77,15 +78,7 @@ function dedupe(states: UpdateState[]): UpdateState[] {
   return states.filter((s, i) => i === 0 || states[i - 1] !== s);
 }
 
-const HAPPY: UpdateState[] = [
-  'received',
-  'downloading',
-  'verifying',
-  'staged',
-  'loading',
-  'activating',
-  'active',
-];
+const HAPPY = [...HAPPY_PATH];
 const fail = (code: string): UpdateEvent => ({ type: 'failed', reason: { code, message: code } });
 
 describe('update state machine: outcomes of each step', () => {
