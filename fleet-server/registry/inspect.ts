@@ -9,7 +9,14 @@ import { z } from 'zod';
 import { UnprocessableError, ValidationError } from '../../shared/errors.js';
 import type { Golden } from '../../shared/manifest.js';
 import { mulberry32 } from '../../shared/onnx/mlp.js';
-import { DTYPES, type DType, elementCount, type TensorSpec, type TensorValue } from '../../shared/tensors.js';
+import {
+  DTYPES,
+  type DType,
+  elementCount,
+  type TensorSpec,
+  type TensorValue,
+  toTypedData,
+} from '../../shared/tensors.js';
 
 export const SampleInputSchema = z.object({
   inputs: z
@@ -64,7 +71,9 @@ export async function inspectModel(
     let results: InferenceSession.OnnxValueMapType;
     try {
       results = await session.run(
-        Object.fromEntries(feeds.map((t) => [t.name, new ort.Tensor(t.dtype, toTyped(t), t.shape)])),
+        Object.fromEntries(
+          feeds.map((t) => [t.name, new ort.Tensor(t.dtype, toTypedData(t.dtype, t.data), t.shape)]),
+        ),
       );
     } catch (err) {
       const symbolic = inputs.filter((i) => i.shape.some((d) => typeof d === 'string'));
@@ -172,39 +181,6 @@ function generated(dtype: DType, n: number, seed: number): number[] {
     return Array.from({ length: n }, () => Math.fround(rand() * 2 - 1));
   if (dtype === 'bool') return Array.from({ length: n }, () => (rand() < 0.5 ? 0 : 1));
   return Array.from({ length: n }, () => Math.floor(rand() * 4));
-}
-
-export function toTyped(
-  t: TensorValue,
-):
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | BigInt64Array {
-  const values = t.data.map(Number);
-  switch (t.dtype) {
-    case 'float32':
-      return Float32Array.from(values);
-    case 'float64':
-      return Float64Array.from(values);
-    case 'int8':
-      return Int8Array.from(values);
-    case 'uint8':
-    case 'bool':
-      return Uint8Array.from(values);
-    case 'int16':
-      return Int16Array.from(values);
-    case 'uint16':
-      return Uint16Array.from(values);
-    case 'int32':
-      return Int32Array.from(values);
-    case 'int64':
-      return BigInt64Array.from(values.map((v) => BigInt(Math.trunc(v))));
-  }
 }
 
 function readOpset(bytes: Uint8Array): number {
