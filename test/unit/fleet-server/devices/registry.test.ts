@@ -14,6 +14,7 @@ import {
 import { generateSigningKey, publicInfoOf } from '../../../../shared/crypto/signing.js';
 import type { EdgefleetError } from '../../../../shared/errors.js';
 import type { StatusMessage, TelemetryMessage } from '../../../../shared/protocol/messages.js';
+import { codeOf } from '../../../support/errors.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
 
@@ -38,15 +39,6 @@ function telemetry(): TelemetryMessage {
     process: { rssBytes: 1, heapUsedBytes: 1, cpuPercent: 0, uptimeS: 1 },
     device: { loadAvg1: 0, freeMemBytes: 1, totalMemBytes: 2 },
   };
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as EdgefleetError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('DeviceRegistry', () => {

@@ -13,8 +13,8 @@ import {
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
 import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
-import type { EdgefleetError } from '../../../../shared/errors.js';
 import { encodeMlp } from '../../../../shared/onnx/mlp.js';
+import { codeOf } from '../../../support/errors.js';
 import { mlp, poolModel } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
 
@@ -48,15 +48,6 @@ function reluWithUnnamedDim(): Uint8Array {
       }),
     }),
   ).finish();
-}
-
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-  } catch (err) {
-    return (err as EdgefleetError).code;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('ModelRegistry', () => {
