@@ -4,9 +4,14 @@
  * concurrent pushes never get the same number.
  *
  * Storage: collection `model-versions`, key `<name>/<version zero-padded to 10>` → ModelVersionRecord, so a
- * prefix scan of `<name>/` lists a model's versions in order.
+ * prefix scan of `<name>/` lists a model's versions in order; collection `model-aliases`, key
+ * `<name>/<alias>` → AliasRecord.
+ *
+ * Aliases name the version a role points at: `candidate` (set by training), `production` (moved when a
+ * rollout of a version completes, or by an operator's promote). A reference `name@<alias>` resolves to the
+ * version behind it wherever a version is expected.
  */
-import { NotFoundError, TooLargeError } from '../../shared/errors.js';
+import { NotFoundError, TooLargeError, ValidationError } from '../../shared/errors.js';
 import { MANIFEST_SCHEMA, type Manifest, ModelNameSchema, signManifest } from '../../shared/manifest.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
@@ -21,6 +26,44 @@ export interface ModelVersionRecord {
   createdBy: string;
   manifest: Manifest;
   artifact: { sha256: string; size: number };
+  /** Where the version came from: set for versions trained by the fleet, null for pushed files. */
+  lineage: Lineage | null;
+}
+
+/** A trained version's provenance: enough to reproduce it and to trace it back to device data. */
+export interface Lineage {
+  run: string;
+  task: string;
+  snapshot: string;
+  /** The training configuration as the job used it (defaults resolved). */
+  config: Record<string, unknown>;
+  seed: number;
+  /** The fleet's code that trained it: package version, plus the git commit when known. */
+  codeVersion: string;
+  backend: string;
+  /** Holdout metrics of this version, from ONNX Runtime's outputs. */
+  metrics: Record<string, number>;
+  /** The production version evaluated on the same holdout, or null (none, or not comparable: `reason`). */
+  champion: { version: number; metrics: Record<string, number> | null; reason: string | null } | null;
+  trainRows: number;
+  holdoutRows: number;
+  parityMaxAbsDiff: number;
+  startedAt: string;
+  durationMs: number;
+}
+
+export const ALIASES = ['production', 'candidate'] as const;
+export type Alias = (typeof ALIASES)[number];
+
+export interface AliasRecord {
+  name: string;
+  alias: Alias;
+  version: number;
+  /** The version it pointed at before, if any. */
+  previous: number | null;
+  updatedAt: string;
+  /** An operator's token name, or `rollout:<id>` / `training:<run>` for automatic moves. */
+  updatedBy: string;
 }
 
 export interface ModelSummary {
@@ -28,6 +71,9 @@ export interface ModelSummary {
   latestVersion: number;
   versionCount: number;
   updatedAt: string;
+  /** Versions behind the aliases, null when unset. */
+  production: number | null;
+  candidate: number | null;
 }
 
 export function versionKey(name: string, version: number): string {
@@ -39,6 +85,7 @@ export class ModelRegistry {
 
   constructor(
     private readonly versions: Collection<ModelVersionRecord>,
+    private readonly aliasRecords: Collection<AliasRecord>,
     private readonly artifacts: ArtifactStore,
     private readonly keys: KeyRing,
     private readonly ort: OrtApi,
@@ -53,7 +100,16 @@ export class ModelRegistry {
   async push(
     name: string,
     bytes: Uint8Array,
-    options: { actor: string; sample?: SampleInput | undefined; expiresInDays?: number | undefined },
+    options: {
+      actor: string;
+      sample?: SampleInput | undefined;
+      expiresInDays?: number | undefined;
+      /** Signed into the manifest (drift reference); trained versions have them. */
+      referenceStats?: unknown;
+      /** Signed into the manifest's labels. */
+      labels?: Record<string, string> | undefined;
+      lineage?: Lineage | undefined;
+    },
   ): Promise<ModelVersionRecord> {
     ModelNameSchema.parse(name);
     if (bytes.length > this.options.maxModelBytes) {
@@ -80,8 +136,8 @@ export class ModelRegistry {
           createdAt: now.toISOString(),
           expiresAt: new Date(now.getTime() + days * 86_400_000).toISOString(),
           golden: inspection.golden,
-          referenceStats: null,
-          labels: {},
+          referenceStats: options.referenceStats ?? null,
+          labels: options.labels ?? {},
         },
         this.keys.signing,
       );
@@ -92,6 +148,7 @@ export class ModelRegistry {
         createdBy: options.actor,
         manifest,
         artifact,
+        lineage: options.lineage ?? null,
       };
       await this.versions.put(versionKey(name, version), record);
       return record;
@@ -109,6 +166,47 @@ export class ModelRegistry {
     return record;
   }
 
+  /** A version by number or by alias (`production`, `candidate`). */
+  async resolve(name: string, ref: number | string): Promise<ModelVersionRecord> {
+    if (typeof ref === 'number') return this.get(name, ref);
+    const alias = parseAlias(ref);
+    const record = await this.aliasRecords.get(`${name}/${alias}`);
+    if (!record) throw new NotFoundError('model alias', `${name}@${alias}`);
+    return this.get(name, record.version);
+  }
+
+  /** Point an alias at a version (which must exist). `moved` is false when it already pointed there. */
+  async setAlias(
+    name: string,
+    alias: Alias,
+    version: number,
+    actor: string,
+  ): Promise<AliasRecord & { moved: boolean }> {
+    await this.get(name, version);
+    return this.lock.run(`${name}@${alias}`, async () => {
+      const key = `${name}/${alias}`;
+      const current = await this.aliasRecords.get(key);
+      if (current?.version === version) return { ...current, moved: false };
+      const record: AliasRecord = {
+        name,
+        alias,
+        version,
+        previous: current?.version ?? null,
+        updatedAt: this.options.now().toISOString(),
+        updatedBy: actor,
+      };
+      await this.aliasRecords.put(key, record);
+      return { ...record, moved: true };
+    });
+  }
+
+  /** A model's aliases, by alias name. */
+  async aliases(name: string): Promise<Partial<Record<Alias, AliasRecord>>> {
+    const out: Partial<Record<Alias, AliasRecord>> = {};
+    for (const record of await this.aliasRecords.values(`${name}/`)) out[record.alias] = record;
+    return out;
+  }
+
   async listVersions(name: string): Promise<ModelVersionRecord[]> {
     const all = await this.versions.values(`${name}/`);
     if (all.length === 0) throw new NotFoundError('model', name);
@@ -124,8 +222,21 @@ export class ModelRegistry {
         latestVersion: Math.max(current?.latestVersion ?? 0, record.version),
         versionCount: (current?.versionCount ?? 0) + 1,
         updatedAt: current && current.updatedAt > record.createdAt ? current.updatedAt : record.createdAt,
+        production: null,
+        candidate: null,
       });
+    }
+    for (const alias of await this.aliasRecords.values()) {
+      const summary = byName.get(alias.name);
+      if (summary) summary[alias.alias] = alias.version;
     }
     return [...byName.values()];
   }
+}
+
+export function parseAlias(raw: string): Alias {
+  if ((ALIASES as readonly string[]).includes(raw)) return raw as Alias;
+  throw new ValidationError(`'${raw}' is not a version number or an alias (${ALIASES.join(', ')})`, {
+    code: 'invalid_version_ref',
+  });
 }

@@ -13,6 +13,7 @@ import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
 import {
   applyUpdate,
+  phaseOf,
   type RolloutDevice,
   type RolloutRecord,
   type RolloutTargets,
@@ -32,7 +33,13 @@ export class RolloutController {
     private readonly devices: DeviceRegistry,
     private readonly models: ModelRegistry,
     private readonly sender: CommandSender,
-    private readonly options: { publicUrl: string; now: () => Date; log: Logger },
+    private readonly options: {
+      publicUrl: string;
+      now: () => Date;
+      log: Logger;
+      /** Called once when every targeted device has activated the version (e.g. to move `production`). */
+      onSucceeded?: (rollout: RolloutRecord) => Promise<void>;
+    },
   ) {}
 
   async create(request: {
@@ -92,7 +99,13 @@ export class RolloutController {
         return;
       }
       const next = applyUpdate(rollout, deviceId, report, this.options.now());
-      if (next !== rollout) await this.rollouts.put(next.id, next);
+      if (next === rollout) return;
+      await this.rollouts.put(next.id, next);
+      if (phaseOf(rollout) !== 'succeeded' && phaseOf(next) === 'succeeded') {
+        await this.options
+          .onSucceeded?.(next)
+          .catch((err) => this.options.log.error({ err, rolloutId: next.id }, 'rollout success hook failed'));
+      }
     });
   }
 

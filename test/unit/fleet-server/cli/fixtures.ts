@@ -26,6 +26,8 @@ export function modelVersion(overrides: Partial<ModelVersion> = {}): ModelVersio
     createdAt: '2026-01-01T10:00:00.000Z',
     createdBy: 'bootstrap-admin',
     artifact: { sha256: SHA, size: 535 },
+    lineage: null,
+    aliases: [],
     manifest: {
       schema: 'edgefleet.manifest/v1',
       name: 'demo',

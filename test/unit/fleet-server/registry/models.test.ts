@@ -61,6 +61,7 @@ describe('ModelRegistry', () => {
     await artifacts.init();
     registry = new ModelRegistry(
       store.db.collection<ModelVersionRecord>('model-versions'),
+      store.db.collection('model-aliases'),
       artifacts,
       await loadOrCreateKeyRing(store.dir),
       ort,
@@ -155,5 +156,43 @@ describe('ModelRegistry', () => {
   it('refuses oversized models before looking at them, and bad names', async () => {
     expect(await codeOf(registry.push('big', new Uint8Array(1_000_001), { actor: 'a' }))).toBe('too_large');
     await expect(registry.push('Bad Name', mlp(1, 4), { actor: 'a' })).rejects.toThrow();
+  });
+
+  it('aliases: unset until set, resolve by name, moves recorded with the previous version', async () => {
+    await registry.push('aliased', mlp(1, 4), { actor: 'a' });
+    await registry.push('aliased', mlp(2, 4), { actor: 'a' });
+    expect(await codeOf(registry.resolve('aliased', 'production'))).toBe('not_found');
+    expect(await registry.aliases('aliased')).toEqual({});
+
+    const first = await registry.setAlias('aliased', 'production', 1, 'op');
+    expect(first).toMatchObject({ version: 1, previous: null, updatedBy: 'op', moved: true });
+    expect((await registry.resolve('aliased', 'production')).version).toBe(1);
+    expect(await registry.setAlias('aliased', 'production', 1, 'other')).toMatchObject({
+      moved: false,
+      updatedBy: 'op',
+    });
+    expect(await registry.setAlias('aliased', 'production', 2, 'rollout:x')).toMatchObject({
+      version: 2,
+      previous: 1,
+      moved: true,
+    });
+    expect((await registry.resolve('aliased', 'production')).version).toBe(2);
+    expect((await registry.resolve('aliased', 1)).version).toBe(1);
+    expect(await codeOf(registry.resolve('aliased', 'latest'))).toBe('invalid_version_ref');
+    expect(await codeOf(registry.setAlias('aliased', 'candidate', 3, 'op'))).toBe('not_found');
+    const summary = (await registry.list()).find((m) => m.name === 'aliased');
+    expect(summary).toMatchObject({ production: 2, candidate: null });
+  });
+
+  it('signs reference statistics and labels into the manifest and keeps lineage on the record', async () => {
+    const referenceStats = { schema: 'edgefleet.reference-stats/v1', rows: 3 };
+    const record = await registry.push('trained', mlp(3, 4), {
+      actor: 'training:run-1',
+      referenceStats,
+      labels: { run: 'run-1' },
+    });
+    expect(record.manifest.referenceStats).toEqual(referenceStats);
+    expect(record.manifest.labels).toEqual({ run: 'run-1' });
+    expect(record.lineage).toBeNull();
   });
 });

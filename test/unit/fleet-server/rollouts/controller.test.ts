@@ -70,6 +70,7 @@ describe('RolloutController', () => {
     );
     models = new ModelRegistry(
       store.db.collection<ModelVersionRecord>('model-versions'),
+      store.db.collection('model-aliases'),
       artifacts,
       await loadOrCreateKeyRing(store.dir),
       ort,
@@ -81,6 +82,7 @@ describe('RolloutController', () => {
       publicUrl: 'http://fleet.test',
       now: clock.now,
       log: pino({ level: 'silent' }),
+      onSucceeded: async (rollout) => void succeeded.push(rollout.id),
     });
     for (let i = 0; i < 3; i++) {
       const { token } = await devices.createEnrollmentToken({
@@ -91,7 +93,9 @@ describe('RolloutController', () => {
     }
   });
   afterAll(() => store?.close());
+  const succeeded: string[] = [];
   beforeEach(() => {
+    succeeded.length = 0;
     sent.length = 0;
     failSends = false;
   });
@@ -128,6 +132,20 @@ describe('RolloutController', () => {
       expect(JSON.parse(command.manifest)).toEqual(version.manifest);
       expect(command.artifactUrl).toBe(`http://fleet.test/api/v1/artifacts/${version.artifact.sha256}`);
     }
+  });
+
+  it('calls onSucceeded once, when the last device activates, and never for a rollout with a failure', async () => {
+    const ok = await create({ tags: { ring: 'early' } });
+    const [a, b] = ok.devices.map((d) => d.deviceId) as [string, string];
+    await update(ok, a, 'active');
+    expect(succeeded).toEqual([]);
+    await Promise.all([update(ok, b, 'active'), update(ok, b, 'active')]);
+    expect(succeeded).toEqual([ok.id]);
+
+    const bad = await create({ tags: { ring: 'early' } });
+    await update(bad, a, 'active');
+    await update(bad, b, 'failed');
+    expect(succeeded).toEqual([ok.id]);
   });
 
   it('records reports, ignores unknown rollouts, and loses none when devices report at once', async () => {
