@@ -8,7 +8,7 @@ import { type BackendName, loadTf } from './backend.js';
 import { parseTrainConfig, type TrainConfigInput } from './config.js';
 import { exportOnnx } from './export.js';
 import { classificationMetrics, type Metrics, regressionMetrics } from './metrics.js';
-import { checkParity } from './parity.js';
+import { checkParity, runOnnx } from './parity.js';
 import { computeReferenceStats, type ReferenceStats } from './reference-stats.js';
 import { type EpochProgress, predictTf, type Standardization, selectRows, train } from './train.js';
 
@@ -24,6 +24,23 @@ export interface TrainingJobInput {
   config: TrainConfigInput;
   /** Force a TF.js backend (benchmarks, tests); otherwise the best available. */
   backend?: BackendName;
+  /** The current production model, evaluated on the same holdout (champion/challenger). */
+  champion?: ChampionInput;
+}
+
+export interface ChampionInput {
+  version: number;
+  onnx: Uint8Array;
+  /** From its manifest. */
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+}
+
+/** The champion's holdout metrics, or why there are none (an incompatible or failing model is not fatal). */
+export interface ChampionResult {
+  version: number;
+  metrics: Metrics | null;
+  reason: string | null;
 }
 
 export interface TrainingJobResult {
@@ -35,6 +52,7 @@ export interface TrainingJobResult {
   bestEpoch: number;
   stoppedEarly: boolean;
   referenceStats: ReferenceStats;
+  champion: ChampionResult | null;
   standardization: Standardization;
   inputSpec: TensorSpec;
   outputSpec: TensorSpec;
@@ -78,10 +96,15 @@ export async function runTrainingJob(
     names: { input: exported.inputSpec.name, output: exported.outputSpec.name },
   });
   const holdoutY = Array.from(split.holdout, (r) => input.labels[r]!);
-  const metrics =
+
+  const evaluate = (outputs: Float32Array) =>
     model.kind === 'classification'
-      ? classificationMetrics(holdoutY, parity.onnxOutputs, model.classes!.length)
-      : regressionMetrics(holdoutY, parity.onnxOutputs);
+      ? classificationMetrics(holdoutY, outputs, model.classes!.length)
+      : regressionMetrics(holdoutY, outputs);
+  const champion = input.champion
+    ? await evaluateChampion(input.champion, holdoutX, d, model.classes?.length ?? 1, evaluate)
+    : null;
+  const metrics = evaluate(parity.onnxOutputs);
 
   const trainX = selectRows(input.features, d, split.train);
   const referenceStats = computeReferenceStats({
@@ -99,6 +122,7 @@ export async function runTrainingJob(
     bestEpoch: trained.bestEpoch,
     stoppedEarly: trained.stoppedEarly,
     referenceStats,
+    champion,
     standardization: model.standardization,
     inputSpec: exported.inputSpec,
     outputSpec: exported.outputSpec,
@@ -108,4 +132,38 @@ export async function runTrainingJob(
     holdoutRows: split.holdout.length,
     durationMs: performance.now() - started,
   };
+}
+
+/**
+ * Runs the champion on the challenger's holdout when its interface fits: one float32 input [*, d] and a first
+ * output with `k` values per row. Anything else is reported as a reason, not thrown: a champion that cannot be
+ * compared must not fail the challenger's training.
+ */
+async function evaluateChampion(
+  champion: ChampionInput,
+  holdoutX: Float32Array,
+  d: number,
+  k: number,
+  evaluate: (outputs: Float32Array) => Metrics,
+): Promise<ChampionResult> {
+  const none = (reason: string): ChampionResult => ({ version: champion.version, metrics: null, reason });
+  const input = champion.inputs[0];
+  const output = champion.outputs[0];
+  if (champion.inputs.length !== 1 || !input || input.dtype !== 'float32' || input.shape.length !== 2)
+    return none('not comparable: the champion does not take one float32 [batch, features] input');
+  if (input.shape[1] !== d)
+    return none(`not comparable: the champion takes ${String(input.shape[1])} features, the task has ${d}`);
+  if (output?.dtype !== 'float32' || output.shape[output.shape.length - 1] !== k)
+    return none(`not comparable: the champion's first output does not have ${k} values per row`);
+  if (holdoutX.length === 0) return none('the holdout is empty');
+  try {
+    const outputs = await runOnnx(champion.onnx, holdoutX, d, { input: input.name, output: output.name });
+    if (outputs.length !== (holdoutX.length / d) * k)
+      return none(
+        `not comparable: the champion gave ${outputs.length} values for ${holdoutX.length / d} rows`,
+      );
+    return { version: champion.version, metrics: evaluate(outputs), reason: null };
+  } catch (err) {
+    return none(`the champion failed on the holdout: ${(err as Error).message}`);
+  }
 }

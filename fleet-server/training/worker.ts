@@ -43,8 +43,12 @@ export class TrainingJobError extends EdgefleetError {
 export function runInWorker(
   input: TrainingJobInput,
   onProgress?: ProgressListener,
-  options: { copy?: boolean } = {},
+  options: { copy?: boolean; signal?: AbortSignal } = {},
 ): Promise<TrainingJobResult> {
+  if (options.signal?.aborted)
+    return Promise.reject(
+      new TrainingJobError('interrupted', 'training was stopped before it started', { retryable: true }),
+    );
   const features = transferable(input.features, options.copy ?? false);
   const labels = transferable(input.labels, options.copy ?? false);
   const worker = new Worker(bootstrap(new URL('./worker.ts', import.meta.url)), {
@@ -53,12 +57,22 @@ export function runInWorker(
   });
   return new Promise<TrainingJobResult>((resolve, reject) => {
     let settled = false;
+    const onAbort = () =>
+      settle(() =>
+        reject(
+          new TrainingJobError('interrupted', 'training was stopped (the fleet server is shutting down)', {
+            retryable: true,
+          }),
+        ),
+      );
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
       fn();
       void worker.terminate();
     };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (message: FromWorker) => {
       switch (message.type) {
         case 'progress':
