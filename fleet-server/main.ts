@@ -13,6 +13,7 @@ import { type OperatorTokenRecord, OperatorTokens } from './api/tokens.js';
 import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/aedes.js';
 import { connectFleetLink, type FleetLink } from './broker/link.js';
+import { codeVersion } from './code-version.js';
 import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig } from './config.js';
 import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
@@ -21,11 +22,13 @@ import { ingestDeviceBatch } from './pool/ingest.js';
 import { Pool } from './pool/pool.js';
 import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
 import { loadOrCreateKeyRing } from './registry/keys.js';
-import { ModelRegistry, type ModelVersionRecord } from './registry/models.js';
+import { type AliasRecord, ModelRegistry, type ModelVersionRecord } from './registry/models.js';
 import { RolloutController } from './rollouts/controller.js';
 import type { RolloutRecord } from './rollouts/state.js';
 import { ArtifactStore } from './store/artifacts.js';
 import { Db } from './store/db.js';
+import { type TrainingRunRecord, TrainingRuns } from './training/runs.js';
+import { runInWorker } from './training/worker.js';
 
 export const VERSION = '0.1.0';
 
@@ -40,6 +43,7 @@ export interface FleetServer {
   db: Db;
   devices: DeviceRegistry;
   models: ModelRegistry;
+  training: TrainingRuns;
   rollouts: RolloutController;
   pool: Pool;
   snapshots: Snapshots;
@@ -92,6 +96,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const ort = await import('onnxruntime-node');
     const models = new ModelRegistry(
       db.collection<ModelVersionRecord>('model-versions'),
+      db.collection<AliasRecord>('model-aliases'),
       artifacts,
       keys,
       ort,
@@ -150,7 +155,30 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       publicUrl,
       now,
       log,
+      // A version every targeted device runs is, by definition, what production runs.
+      onSucceeded: async (rollout) => {
+        const { name, version } = rollout.model;
+        const alias = await models.setAlias(name, 'production', version, `rollout:${rollout.id}`);
+        if (alias.moved) log.info({ model: name, version, rollout: rollout.id }, 'production moved');
+      },
     });
+    const training = new TrainingRuns(
+      db.collection<TrainingRunRecord>('training-runs'),
+      pool,
+      snapshots,
+      models,
+      artifacts,
+      {
+        runner: (input, onProgress, signal) => runInWorker(input, onProgress, { signal }),
+        codeVersion: codeVersion(VERSION),
+        now,
+        log,
+      },
+    );
+    closers.push(() => training.close());
+    const interrupted = await training.recover();
+    if (interrupted > 0)
+      log.warn({ runs: interrupted }, 'training runs interrupted by the last stop marked failed');
     await link.listen({
       status: async (deviceId, message) => {
         const result = await devices.applyStatus(deviceId, message);
@@ -177,6 +205,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       tokens,
       pool,
       snapshots,
+      training,
       devices,
       models,
       rollouts,
@@ -200,6 +229,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       rollouts,
       pool,
       snapshots,
+      training,
       broker,
       link,
       close: closeAll,

@@ -13,12 +13,14 @@ import type { KeyRing } from '../registry/keys.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
+import type { TrainingRuns } from '../training/runs.js';
 import { errorHandler } from './errors.js';
 import { artifactRoutes } from './routes-artifacts.js';
 import { deviceRoutes } from './routes-devices.js';
 import { modelRoutes } from './routes-models.js';
 import { poolRoutes } from './routes-pool.js';
 import { rolloutRoutes } from './routes-rollouts.js';
+import { trainingRoutes } from './routes-training.js';
 import { type OperatorTokens, type Principal, type Role, roleAtLeast } from './tokens.js';
 
 export interface ApiDeps {
@@ -29,6 +31,7 @@ export interface ApiDeps {
   artifacts: ArtifactStore;
   pool: Pool;
   snapshots: Snapshots;
+  training: TrainingRuns;
   keys: KeyRing;
   /** URLs handed to devices at enrollment. */
   publicUrl: string;
@@ -74,5 +77,6 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', artifactRoutes(deps));
   app.route('/api/v1', rolloutRoutes(deps));
   app.route('/api/v1', poolRoutes(deps));
+  app.route('/api/v1', trainingRoutes(deps));
   return app;
 }

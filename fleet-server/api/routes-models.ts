@@ -8,8 +8,11 @@ import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
+import { lineageOf } from '../registry/lineage.js';
+import { parseAlias } from '../registry/models.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
+import { jsonBody } from './errors.js';
 
 function modelName(raw: string): string {
   const parsed = ModelNameSchema.safeParse(raw);
@@ -24,6 +27,13 @@ function versionNumber(raw: string): number {
     throw new ValidationError(`model version must be a positive integer, got '${raw}'`);
   return n;
 }
+
+/** A version number, or an alias (`production`, `candidate`) resolved by the registry. */
+function versionRef(raw: string): number | string {
+  return /^[0-9]+$/.test(raw) ? versionNumber(raw) : raw;
+}
+
+const SetAliasSchema = z.object({ version: z.number().int().positive() }).strict();
 
 function parseSample(text: string): SampleInput {
   let raw: unknown;
@@ -98,7 +108,7 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
         { model: name, version: record.version, sha256: record.artifact.sha256 },
         'model version registered',
       );
-      return c.json(record, 201);
+      return c.json({ ...record, aliases: [] }, 201);
     },
   );
 
@@ -110,9 +120,39 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
     c.json({ versions: await deps.models.listVersions(modelName(c.req.param('name'))) }),
   );
 
-  app.get('/models/:name/versions/:version', requireRole(deps.tokens, 'viewer'), async (c) =>
-    c.json(await deps.models.get(modelName(c.req.param('name')), versionNumber(c.req.param('version')))),
-  );
+  app.get('/models/:name/versions/:version', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const name = modelName(c.req.param('name'));
+    const record = await deps.models.resolve(name, versionRef(c.req.param('version')));
+    const aliases = Object.values(await deps.models.aliases(name))
+      .filter((a) => a.version === record.version)
+      .map((a) => a.alias);
+    return c.json({ ...record, aliases });
+  });
+
+  app.get('/models/:name/versions/:version/lineage', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const record = await deps.models.resolve(
+      modelName(c.req.param('name')),
+      versionRef(c.req.param('version')),
+    );
+    return c.json(await lineageOf(deps, record));
+  });
+
+  app.get('/models/:name/aliases', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const name = modelName(c.req.param('name'));
+    await deps.models.listVersions(name); // 404 for an unknown model
+    return c.json({ aliases: await deps.models.aliases(name) });
+  });
+
+  // Promote: point an alias (normally `production`) at a version by hand.
+  app.put('/models/:name/aliases/:alias', requireRole(deps.tokens, 'operator'), async (c) => {
+    const name = modelName(c.req.param('name'));
+    const alias = parseAlias(c.req.param('alias'));
+    const { version } = await jsonBody(c, SetAliasSchema);
+    const principal = c.get('principal').name;
+    const record = await deps.models.setAlias(name, alias, version, principal);
+    deps.log.info({ model: name, alias, version, previous: record.previous, by: principal }, 'alias moved');
+    return c.json(record);
+  });
 
   return app;
 }

@@ -2,13 +2,18 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ModelNameSchema } from '../../shared/manifest.js';
+import { ALIASES } from '../registry/models.js';
 import { phaseOf, type RolloutRecord, summaryOf } from '../rollouts/state.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
 
 const CreateRolloutSchema = z.object({
-  model: z.object({ name: ModelNameSchema, version: z.number().int().positive() }),
+  /** A version number, or an alias resolved when the rollout is created (the rollout records the number). */
+  model: z.object({
+    name: ModelNameSchema,
+    version: z.union([z.number().int().positive(), z.enum(ALIASES)]),
+  }),
   targets: z
     .object({
       devices: z.array(z.string().min(1).max(64)).max(100_000).optional(),
@@ -29,7 +34,14 @@ export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
 
   app.post('/rollouts', requireRole(deps.tokens, 'operator'), async (c) => {
     const body = await jsonBody(c, CreateRolloutSchema);
-    const rollout = await deps.rollouts.create({ ...body, actor: c.get('principal').name });
+    const { name, version } = body.model;
+    const resolved =
+      typeof version === 'number' ? version : (await deps.models.resolve(name, version)).version;
+    const rollout = await deps.rollouts.create({
+      ...body,
+      model: { name, version: resolved },
+      actor: c.get('principal').name,
+    });
     deps.log.info(
       { rolloutId: rollout.id, model: rollout.model, devices: rollout.devices.length },
       'rollout created',

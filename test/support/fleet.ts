@@ -134,6 +134,24 @@ export class Api {
     return this.request('GET', `/api/v1/devices/${id}`);
   }
 
+  /** Queue a training run for `task`; resolves with the queued run. */
+  train(task: string, body: { snapshot?: string; config?: Record<string, unknown> } = {}): Promise<any> {
+    return this.request('POST', `/api/v1/tasks/${task}/train`, body);
+  }
+
+  /** Wait until the training run has finished (either way), and return it. */
+  async settledRun(id: string, timeoutMs = 120_000): Promise<any> {
+    return waitFor(
+      async () => {
+        const run = await this.request('GET', `/api/v1/training-runs/${id}`);
+        return run.status === 'succeeded' || run.status === 'failed' ? run : undefined;
+      },
+      `training run ${id} to finish`,
+      timeoutMs,
+      100,
+    );
+  }
+
   /** Wait until the rollout leaves `progressing`, and return it. */
   async settledRollout(id: string, timeoutMs = 60_000): Promise<any> {
     return waitFor(

@@ -20,6 +20,8 @@ import { ModelRegistry } from '../../../fleet-server/registry/models.js';
 import { RolloutController } from '../../../fleet-server/rollouts/controller.js';
 import { ArtifactStore } from '../../../fleet-server/store/artifacts.js';
 import { Db } from '../../../fleet-server/store/db.js';
+import { runTrainingJob } from '../../../fleet-server/training/job.js';
+import { TrainingRuns } from '../../../fleet-server/training/runs.js';
 import type { EnrollResponse } from '../../../shared/api/enroll.js';
 import { verifyManifest } from '../../../shared/manifest.js';
 import type { InstallCommand } from '../../../shared/protocol/messages.js';
@@ -49,11 +51,18 @@ describe('fleet HTTP API', () => {
       await loadProfiles(REPO_PROFILES),
       { now },
     );
-    const models = new ModelRegistry(db.collection('model-versions'), artifacts, keys, ort, {
-      maxModelBytes: 2_000_000,
-      manifestValidityDays: 30,
-      now,
-    });
+    const models = new ModelRegistry(
+      db.collection('model-versions'),
+      db.collection('model-aliases'),
+      artifacts,
+      keys,
+      ort,
+      {
+        maxModelBytes: 2_000_000,
+        manifestValidityDays: 30,
+        now,
+      },
+    );
     const log = pino({ level: 'silent' });
     const rollouts = new RolloutController(
       db.collection('rollouts'),
@@ -64,9 +73,16 @@ describe('fleet HTTP API', () => {
     );
     const pool = new Pool(db);
     const snapshots = new Snapshots(db.collection('snapshots'), artifacts, pool);
+    const training = new TrainingRuns(db.collection('training-runs'), pool, snapshots, models, artifacts, {
+      runner: (input, onProgress) => runTrainingJob(input, onProgress),
+      codeVersion: 'test',
+      now,
+      log,
+    });
     app = createApi({
       pool,
       snapshots,
+      training,
       tokens,
       devices,
       models,

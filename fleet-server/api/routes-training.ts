@@ -1,0 +1,40 @@
+/**
+ * Training runs: start one for a task (operator; answered 202 at once, the run trains in a worker) and read
+ * runs with their live progress (viewer).
+ */
+import { Hono } from 'hono';
+import { ValidationError } from '../../shared/errors.js';
+import { TaskNameSchema } from '../../shared/pool.js';
+import { TrainRequestSchema } from '../training/runs.js';
+import type { ApiDeps, Env } from './app.js';
+import { requireRole } from './app.js';
+import { jsonBody } from './errors.js';
+
+function taskName(raw: string): string {
+  const parsed = TaskNameSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ValidationError(`invalid task name '${raw}': ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+export function trainingRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.post('/tasks/:name/train', requireRole(deps.tokens, 'operator'), async (c) => {
+    const body = await jsonBody(c, TrainRequestSchema);
+    const run = await deps.training.start(taskName(c.req.param('name')), body, c.get('principal').name);
+    deps.log.info({ run: run.id, task: run.task, snapshot: run.snapshot }, 'training run queued');
+    return c.json(run, 202);
+  });
+
+  app.get('/training-runs', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const task = c.req.query('task');
+    return c.json({ runs: await deps.training.list(task === undefined ? undefined : taskName(task)) });
+  });
+
+  app.get('/training-runs/:id', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json(await deps.training.get(c.req.param('id'))),
+  );
+
+  return app;
+}
