@@ -10,8 +10,10 @@ import type { Role } from '../api/tokens.js';
 import type { DeviceView } from '../devices/registry.js';
 import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
-import type { ModelSummary, ModelVersionRecord } from '../registry/models.js';
+import type { LineageView } from '../registry/lineage.js';
+import type { Alias, AliasRecord, ModelSummary, ModelVersionRecord } from '../registry/models.js';
 import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
+import type { TrainingRunRecord } from '../training/runs.js';
 
 // The API's response types are the server's own (type-only imports: the CLI never loads server code).
 export type { ModelSummary, Role, RolloutPhase };
@@ -19,8 +21,11 @@ export type Device = DeviceView;
 export type { SnapshotRecord, Task };
 export type TaskWithStats = Task & { stats: TaskStats };
 export type ImportResult = IngestResult & { task: Task; created: boolean };
-export type ModelVersion = ModelVersionRecord;
-export type ModelRef = RolloutRecord['model'];
+export type ModelVersion = ModelVersionRecord & { aliases: Alias[] };
+/** A version by number, or by alias (resolved by the fleet). */
+export type ModelRef = { name: string; version: number | Alias };
+export type { AliasRecord, LineageView };
+export type TrainingRun = TrainingRunRecord;
 export type RolloutTargets = RolloutRecord['targets'];
 export type RolloutDevice = RolloutRecord['devices'][number];
 export type Rollout = RolloutRecord & { phase: RolloutPhase; summary: RolloutSummary };
@@ -147,6 +152,36 @@ export class ApiClient {
 
   getModelVersion(ref: ModelRef): Promise<ModelVersion> {
     return this.request('GET', `/api/v1/models/${encodeURIComponent(ref.name)}/versions/${ref.version}`);
+  }
+
+  getLineage(ref: ModelRef): Promise<LineageView> {
+    return this.request(
+      'GET',
+      `/api/v1/models/${encodeURIComponent(ref.name)}/versions/${ref.version}/lineage`,
+    );
+  }
+
+  setAlias(name: string, alias: Alias, version: number): Promise<AliasRecord & { moved: boolean }> {
+    return this.request('PUT', `/api/v1/models/${encodeURIComponent(name)}/aliases/${alias}`, {
+      json: { version },
+    });
+  }
+
+  train(
+    task: string,
+    body: { snapshot?: string | undefined; config?: Record<string, unknown> | undefined },
+  ): Promise<TrainingRun> {
+    return this.request('POST', `/api/v1/tasks/${encodeURIComponent(task)}/train`, { json: body });
+  }
+
+  getTrainingRun(id: string): Promise<TrainingRun> {
+    return this.request('GET', `/api/v1/training-runs/${encodeURIComponent(id)}`);
+  }
+
+  listTrainingRuns(task?: string): Promise<{ runs: TrainingRun[] }> {
+    return this.request('GET', '/api/v1/training-runs', {
+      query: task === undefined ? undefined : new URLSearchParams({ task }),
+    });
   }
 
   createRollout(body: { model: ModelRef; targets: RolloutTargets; strategy?: string }): Promise<Rollout> {

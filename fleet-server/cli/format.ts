@@ -57,7 +57,7 @@ export function formatBytes(bytes: number): string {
 }
 
 /** `demo@3`. */
-export function formatModelRef(ref: { name: string; version: number }): string {
+export function formatModelRef(ref: { name: string; version: number | string }): string {
   return `${ref.name}@${ref.version}`;
 }
 
@@ -78,4 +78,14 @@ export function indent(text: string): string {
     .split('\n')
     .map((line) => (line.length > 0 ? `  ${line}` : line))
     .join('\n');
+}
+
+/** `accuracy 0.9125  macroF1 0.9100 ...`: every numeric metric but the row count, or the first `limit`. */
+export function formatMetrics(metrics: object | null | undefined, limit?: number): string {
+  if (!metrics) return '-';
+  const entries = Object.entries(metrics).filter(([k, v]) => typeof v === 'number' && k !== 'rows');
+  return entries
+    .slice(0, limit)
+    .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`)
+    .join('  ');
 }

@@ -14,6 +14,7 @@ import { registerModels } from './commands/models.js';
 import { registerRollouts } from './commands/rollouts.js';
 import { registerServe } from './commands/serve.js';
 import { registerEnrollToken, registerTokens } from './commands/tokens.js';
+import { registerTrain } from './commands/train.js';
 import { CliContext, DEFAULT_URL } from './context.js';
 import { CliError, type CliIo, realIo, UsageError } from './io.js';
 
@@ -69,6 +70,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerModels(program, ctx);
   registerRollouts(program, ctx);
   registerData(program, ctx);
+  registerTrain(program, ctx);
   return program;
 }
 

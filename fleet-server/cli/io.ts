@@ -9,6 +9,8 @@ import type { FleetServerHandle } from './commands/serve.js';
 export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** Whether stderr is a terminal (progress bars redraw in place there; elsewhere they print lines). */
+  stderrIsTTY?: boolean;
   /** Called once with the final exit code, except by `serve`, which keeps running until a signal. */
   exit(code: number): void;
   env: Readonly<Record<string, string | undefined>>;
@@ -27,6 +29,7 @@ export function realIo(): CliIo {
   return {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
+    stderrIsTTY: process.stderr.isTTY === true,
     // Exit only after stdout has drained: piped `--json` output must not be cut short.
     exit: (code) => {
       process.stdout.write('', () => process.exit(code));

@@ -62,15 +62,23 @@ export function parseDuration(text: string): number {
   return seconds;
 }
 
+export const VERSION_ALIASES = ['production', 'candidate'] as const;
+export type VersionAlias = (typeof VERSION_ALIASES)[number];
+
 export interface ModelRef {
   name: string;
-  version: number;
+  /** A version number, or an alias the fleet resolves. */
+  version: number | VersionAlias;
 }
 
-/** `name@version` → { name, version }; the name must be a valid model name, the version a positive integer. */
+/**
+ * `name@version` or `name@alias` → { name, version }; the name must be a valid model name, the version a
+ * positive integer or one of the aliases (`production`, `candidate`).
+ */
 export function parseModelRef(text: string): ModelRef {
   const at = text.lastIndexOf('@');
-  if (at < 0) throw new InvalidArgumentError(`'${text}' must look like NAME@VERSION (e.g. demo@3)`);
+  if (at < 0)
+    throw new InvalidArgumentError(`'${text}' must look like NAME@VERSION (e.g. demo@3 or demo@production)`);
   const name = text.slice(0, at);
   const versionText = text.slice(at + 1);
   if (!ModelNameSchema.safeParse(name).success) {
@@ -78,8 +86,12 @@ export function parseModelRef(text: string): ModelRef {
       `model name '${name}' in '${text}' must be lowercase letters, digits, '.', '_' and '-'`,
     );
   }
+  if ((VERSION_ALIASES as readonly string[]).includes(versionText))
+    return { name, version: versionText as VersionAlias };
   if (!/^[1-9]\d*$/.test(versionText) || !Number.isSafeInteger(Number(versionText))) {
-    throw new InvalidArgumentError(`version '${versionText}' in '${text}' must be a positive integer`);
+    throw new InvalidArgumentError(
+      `version '${versionText}' in '${text}' must be a positive integer or ${VERSION_ALIASES.join(' / ')}`,
+    );
   }
   return { name, version: Number(versionText) };
 }
@@ -137,4 +149,10 @@ export function parseBaseUrl(text: string): string {
     throw new InvalidArgumentError(`'${text}' must be an http:// or https:// URL`);
   }
   return url.href.replace(/\/+$/, '');
+}
+
+/** `--alias` of `models promote`. */
+export function parseAliasName(text: string): VersionAlias {
+  if ((VERSION_ALIASES as readonly string[]).includes(text)) return text as VersionAlias;
+  throw new InvalidArgumentError(`alias '${text}' must be one of ${VERSION_ALIASES.join(', ')}`);
 }

@@ -1,17 +1,23 @@
 /**
- * `edgefleet models push|list|show`: the model registry. `push` sends the ONNX file as is, or, with a
+ * `edgefleet models push|list|show|promote|lineage`: the model registry. `push` sends the ONNX file as is, or, with a
  * sample input (for models whose golden I/O needs concrete shapes), as multipart with the sample's JSON text.
  * Local files are checked before anything is sent, and failures name the path.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { TensorSpec } from '../../../shared/tensors.js';
-import type { ModelVersion } from '../client.js';
+import type { LineageView, ModelRef, ModelVersion } from '../client.js';
 import type { CliContext } from '../context.js';
-import { fields, formatBytes, formatModelRef, indent, orDash, table } from '../format.js';
+import { fields, formatBytes, formatMetrics, formatModelRef, indent, orDash, table } from '../format.js';
 import { CliError } from '../io.js';
-import { parseModelName, parseModelRef, parsePositiveNumber } from '../parse.js';
+import {
+  parseModelName,
+  parseModelRef,
+  parsePositiveNumber,
+  VERSION_ALIASES,
+  type VersionAlias,
+} from '../parse.js';
 
 export function registerModels(program: Command, ctx: CliContext): void {
   const models = program.command('models').description('the model registry: signed model versions');
@@ -71,22 +77,108 @@ export function registerModels(program: Command, ctx: CliContext): void {
       if (result.models.length === 0) return ctx.out('no models\n');
       ctx.out(
         table(
-          ['NAME', 'LATEST', 'VERSIONS', 'UPDATED'],
-          result.models.map((m) => [m.name, String(m.latestVersion), String(m.versionCount), m.updatedAt]),
+          ['NAME', 'LATEST', 'PRODUCTION', 'CANDIDATE', 'VERSIONS', 'UPDATED'],
+          result.models.map((m) => [
+            m.name,
+            String(m.latestVersion),
+            orDash(m.production),
+            orDash(m.candidate),
+            String(m.versionCount),
+            m.updatedAt,
+          ]),
         ),
       );
     });
 
   models
     .command('show')
-    .description('one model version: artifact, tensors, signature')
-    .argument('<name@version>', 'e.g. demo@3', parseModelRef)
+    .description('one model version: artifact, tensors, signature, aliases, lineage')
+    .argument('<name@version>', 'e.g. demo@3 or demo@production', parseModelRef)
     .option('--json', 'print the API response as JSON')
-    .action(async (ref: { name: string; version: number }, options: { json?: boolean }, command: Command) => {
+    .action(async (ref: ModelRef, options: { json?: boolean }, command: Command) => {
       const version = await ctx.connect(command).getModelVersion(ref);
       if (options.json) return ctx.printJson(version);
       ctx.out(modelVersionDetail(version));
     });
+
+  models
+    .command('promote')
+    .description('point an alias (default production) at a version')
+    .argument('<name@version>', 'e.g. demo@3 or demo@candidate', parseModelRef)
+    .addOption(
+      new Option('--alias <alias>', 'the alias to move').choices([...VERSION_ALIASES]).default('production'),
+    )
+    .option('--json', 'print the API response as JSON')
+    .action(async (ref: ModelRef, options: { alias: VersionAlias; json?: boolean }, command: Command) => {
+      const client = ctx.connect(command);
+      const version =
+        typeof ref.version === 'number' ? ref.version : (await client.getModelVersion(ref)).version;
+      const moved = await client.setAlias(ref.name, options.alias, version);
+      if (options.json) return ctx.printJson(moved);
+      const from = moved.previous === null ? '(unset)' : `v${moved.previous}`;
+      ctx.out(
+        !moved.moved
+          ? `${ref.name} ${options.alias} is already v${version}\n`
+          : `${ref.name} ${options.alias}: ${from} -> v${moved.version}\n`,
+      );
+    });
+
+  models
+    .command('lineage')
+    .description(
+      'where a version came from and where it went: devices -> snapshot -> run -> version -> rollouts',
+    )
+    .argument('<name@version>', 'e.g. demo@3 or demo@production', parseModelRef)
+    .option('--json', 'print the API response as JSON')
+    .action(async (ref: ModelRef, options: { json?: boolean }, command: Command) => {
+      const lineage = await ctx.connect(command).getLineage(ref);
+      if (options.json) return ctx.printJson(lineage);
+      ctx.out(lineageDetail(lineage));
+    });
+}
+
+export function lineageDetail(l: LineageView): string {
+  const v = l.version;
+  const aliases = v.aliases.length > 0 ? ` (${v.aliases.join(', ')})` : '';
+  if (!l.snapshot && !l.run) {
+    return `${fields([
+      ['version', `${v.name}@${v.version}${aliases}, pushed ${v.createdAt} by ${v.createdBy}`],
+      ['rollouts', lineageRollouts(l)],
+    ])}(pushed, not trained by the fleet: no snapshot or training run behind it)\n`;
+  }
+  const sources = l.sources
+    .map((s) => `${s.source} (${s.kind}, ${s.samples} sample${s.samples === 1 ? '' : 's'})`)
+    .join('\n           ');
+  const s = l.snapshot;
+  const run = l.run;
+  const lineage = v.lineage;
+  return fields([
+    ['devices', orDash(sources)],
+    [
+      'snapshot',
+      s
+        ? `${s.id}: ${s.count} samples, ${s.labeled} labeled, ${s.timeRange.from} .. ${s.timeRange.to}`
+        : `${lineage?.snapshot ?? '-'} (record missing)`,
+    ],
+    [
+      'run',
+      run
+        ? `${run.id}: ${run.status} on ${orDash(run.backend)}, by ${run.createdBy} at ${run.createdAt}`
+        : `${lineage?.run ?? '-'} (record missing)`,
+    ],
+    [
+      'version',
+      `${v.name}@${v.version}${aliases}: ${formatMetrics(lineage?.metrics)} (seed ${orDash(lineage?.seed)}, code ${orDash(lineage?.codeVersion)})`,
+    ],
+    ['rollouts', lineageRollouts(l)],
+  ]);
+}
+
+function lineageRollouts(l: LineageView): string {
+  if (l.rollouts.length === 0) return 'none';
+  return l.rollouts
+    .map((r) => `${r.id}: ${r.phase}, ${r.summary.active}/${r.summary.total} active, ${r.createdAt}`)
+    .join('\n           ');
 }
 
 export function modelVersionDetail(v: ModelVersion): string {
@@ -97,6 +189,7 @@ export function modelVersionDetail(v: ModelVersion): string {
     ['expires', m.expiresAt],
     ['sha256', v.artifact.sha256],
     ['size', `${v.artifact.size} bytes (${formatBytes(v.artifact.size)})`],
+    ['aliases', orDash(v.aliases?.join(', '))],
     ['variant', m.variant],
     ['opset', String(m.opset)],
     ['signed by', m.signatures.map((s) => s.keyid.slice(0, 16)).join(', ')],
@@ -118,6 +211,28 @@ export function modelVersionDetail(v: ModelVersion): string {
     );
   text += `\ninputs:\n${tensors(m.inputs)}`;
   text += `\noutputs:\n${tensors(m.outputs)}`;
+  const l = v.lineage;
+  if (l) {
+    const champion = l.champion
+      ? l.champion.metrics
+        ? `v${l.champion.version}: ${formatMetrics(l.champion.metrics)}`
+        : `v${l.champion.version}: ${l.champion.reason}`
+      : 'none';
+    text += `\nlineage:\n${indent(
+      fields([
+        ['task', l.task],
+        ['snapshot', l.snapshot],
+        ['run', l.run],
+        ['backend', l.backend],
+        ['seed', String(l.seed)],
+        ['code', l.codeVersion],
+        ['rows', `${l.trainRows} train, ${l.holdoutRows} holdout`],
+        ['metrics', formatMetrics(l.metrics)],
+        ['champion', champion],
+        ['started', `${l.startedAt}, took ${(l.durationMs / 1000).toFixed(1)} s`],
+      ]),
+    )}`;
+  }
   return text;
 }
 

@@ -252,13 +252,23 @@ describe('models', () => {
   it('list and show', async () => {
     api.on('GET /api/v1/models', {
       json: {
-        models: [{ name: 'demo', latestVersion: 3, versionCount: 3, updatedAt: '2026-01-01T10:00:00.000Z' }],
+        models: [
+          {
+            name: 'demo',
+            latestVersion: 3,
+            versionCount: 3,
+            updatedAt: '2026-01-01T10:00:00.000Z',
+            production: 2,
+            candidate: null,
+          },
+        ],
       },
     });
     api.on('GET /api/v1/models/demo/versions/3', { json: modelVersion() });
     const list = await cli('models', 'list');
     expect(list.stdout).toBe(
-      'NAME  LATEST  VERSIONS  UPDATED\ndemo  3       3         2026-01-01T10:00:00.000Z\n',
+      'NAME  LATEST  PRODUCTION  CANDIDATE  VERSIONS  UPDATED\n' +
+        'demo  3       2           -          3         2026-01-01T10:00:00.000Z\n',
     );
     const show = await cli('models', 'show', 'demo@3');
     expect(show.code).toBe(0);

@@ -73,6 +73,11 @@ describe('parseModelRef', () => {
     expect(parseModelRef('my.model_v2-x@10')).toEqual({ name: 'my.model_v2-x', version: 10 });
   });
 
+  it('takes an alias in place of the version', () => {
+    expect(parseModelRef('demo@production')).toEqual({ name: 'demo', version: 'production' });
+    expect(parseModelRef('demo@candidate')).toEqual({ name: 'demo', version: 'candidate' });
+  });
+
   it.each([
     ['demo', 'must look like NAME@VERSION'],
     ['demo@', "version '' in 'demo@'"],
@@ -81,7 +86,8 @@ describe('parseModelRef', () => {
     ['demo@-1', "version '-1'"],
     ['demo@1.5', "version '1.5'"],
     ['demo@03', "version '03'"],
-    ['demo@latest', "version 'latest'"],
+    ['demo@latest', "version 'latest' in 'demo@latest' must be a positive integer or production / candidate"],
+    ['demo@Production', "version 'Production'"],
     ['Demo@1', "model name 'Demo'"],
     ['de mo@1', "model name 'de mo'"],
   ])('rejects %j: %s', (input, message) => {
