@@ -33,7 +33,10 @@ export default async function main(): Promise<void> {
     const devices: EnrollResponse[] = [];
     for (let i = 0; i < DEVICES; i++) {
       const { token } = await env.api.enrollmentToken();
-      const res = await fetch(`${env.fleet.httpUrl}/api/v1/enroll`, { method: 'POST', body: JSON.stringify({ token }) });
+      const res = await fetch(`${env.fleet.httpUrl}/api/v1/enroll`, {
+        method: 'POST',
+        body: JSON.stringify({ token }),
+      });
       devices.push((await res.json()) as EnrollResponse);
     }
     const payloads = devices.map((d, di) =>
@@ -46,23 +49,54 @@ export default async function main(): Promise<void> {
           label: s % 2 ? 'a' : 'b',
           ts: Date.now(),
         }));
-        return gzipSync(Buffer.from(JSON.stringify({ v: PROTOCOL_VERSION, type: 'samples', id: `${d.deviceId}-${b}`, ts: Date.now(), model: { name: 'bench', version: 1 }, samples })));
+        return gzipSync(
+          Buffer.from(
+            JSON.stringify({
+              v: PROTOCOL_VERSION,
+              type: 'samples',
+              id: `${d.deviceId}-${b}`,
+              ts: Date.now(),
+              model: { name: 'bench', version: 1 },
+              samples,
+            }),
+          ),
+        );
       }),
     );
     const clients = await Promise.all(
-      devices.map((d) => mqtt.connectAsync(d.mqtt.url, { clientId: d.deviceId, username: d.mqtt.username, password: d.mqtt.password })),
+      devices.map((d) =>
+        mqtt.connectAsync(d.mqtt.url, {
+          clientId: d.deviceId,
+          username: d.mqtt.username,
+          password: d.mqtt.password,
+        }),
+      ),
     );
     const total = DEVICES * BATCHES * BATCH;
-    console.log(`ingestion bench: ${DEVICES} devices × ${BATCHES} batches × ${BATCH} samples × ${FEATURES} features = ${total} samples`);
+    console.log(
+      `ingestion bench: ${DEVICES} devices × ${BATCHES} batches × ${BATCH} samples × ${FEATURES} features = ${total} samples`,
+    );
 
     // Baseline: the same bytes on each device's telemetry channel, which the fleet refuses at once (gzip is
     // not JSON): broker, ACL and the fleet's link, without decompression, validation or storage.
     let t0 = performance.now();
-    await Promise.all(clients.map((c, i) => Promise.all(payloads[i]!.map((p) => c.publishAsync(topics.telemetry(devices[i]!.deviceId), p, { qos: 1 })))));
+    await Promise.all(
+      clients.map((c, i) =>
+        Promise.all(
+          payloads[i]!.map((p) => c.publishAsync(topics.telemetry(devices[i]!.deviceId), p, { qos: 1 })),
+        ),
+      ),
+    );
     const brokerMs = performance.now() - t0;
 
     t0 = performance.now();
-    await Promise.all(clients.map((c, i) => Promise.all(payloads[i]!.map((p) => c.publishAsync(topics.samples(devices[i]!.deviceId), p, { qos: 1 })))));
+    await Promise.all(
+      clients.map((c, i) =>
+        Promise.all(
+          payloads[i]!.map((p) => c.publishAsync(topics.samples(devices[i]!.deviceId), p, { qos: 1 })),
+        ),
+      ),
+    );
     const publishedMs = performance.now() - t0;
     await waitFor(
       async () => (await env.fleet.pool.acceptedCount(await env.fleet.pool.getTask('bench'))) === total,
@@ -74,8 +108,12 @@ export default async function main(): Promise<void> {
     await Promise.all(clients.map((c) => c.endAsync()));
     const rate = (ms: number) => Math.round(total / (ms / 1000));
     console.log(`  broker + link, refused unread (baseline):  ${rate(brokerMs).toLocaleString()} samples/s`);
-    console.log(`  published to the samples channel:           ${rate(publishedMs).toLocaleString()} samples/s`);
-    console.log(`  validated and stored in the pool:           ${rate(storedMs).toLocaleString()} samples/s (goal ≥ 50,000) ${rate(storedMs) >= 50_000 ? 'PASS' : 'MISS'}`);
+    console.log(
+      `  published to the samples channel:           ${rate(publishedMs).toLocaleString()} samples/s`,
+    );
+    console.log(
+      `  validated and stored in the pool:           ${rate(storedMs).toLocaleString()} samples/s (goal ≥ 50,000) ${rate(storedMs) >= 50_000 ? 'PASS' : 'MISS'}`,
+    );
   } finally {
     await env.close();
   }
