@@ -146,6 +146,8 @@ export function connectLink(options: {
           return send(topics.status(deviceId), encodeMessage(message), true);
         case 'samples':
         case 'install':
+        case 'activate':
+        case 'rollback':
           throw new Error(`${message.type} messages are not sent through publish()`);
         default:
           return assertNever(message, 'message type');

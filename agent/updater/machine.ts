@@ -64,10 +64,13 @@ export interface StepResult {
   effects: UpdateEffect[];
 }
 
-export const TERMINAL: readonly UpdateState[] = ['active', 'failed'];
+export const TERMINAL: readonly UpdateState[] = ['active', 'failed', 'rolled_back'];
 
-/** What to do when (re-)entering each non-terminal state: the effect that continues its work. */
-export const WORK_OF: Record<Exclude<UpdateState, 'active' | 'failed'>, UpdateEffect> = {
+/** What to do when (re-)entering each working state: the effect that continues its work. */
+export const WORK_OF: Record<
+  Exclude<UpdateState, 'active' | 'failed' | 'rolled_back' | 'shadowing'>,
+  UpdateEffect
+> = {
   received: { kind: 'verify_manifest' },
   downloading: { kind: 'download' },
   verifying: { kind: 'verify_and_stage' },

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import {
   assertNever,
   encodeMessage,
-  type InstallCommand,
+  type Command,
   type Message,
   parseMessage,
   type SamplesMessage,
@@ -23,6 +23,8 @@ import { type Channel, DEVICE_CHANNELS, parseTopic, topics } from '../../shared/
 /** The one channel each message type may arrive on. */
 const CHANNEL_OF: Record<Message['type'], Channel> = {
   install: 'commands',
+  activate: 'commands',
+  rollback: 'commands',
   status: 'status',
   telemetry: 'telemetry',
   update: 'updates',
@@ -40,7 +42,7 @@ export interface FleetLink {
   /** Start hearing devices. Called once, when everything the handlers use exists: nothing is subscribed
    *  before, so no device message can arrive ahead of its handler. */
   listen(handlers: DeviceMessageHandlers): Promise<void>;
-  sendCommand(deviceId: string, command: InstallCommand): Promise<void>;
+  sendCommand(deviceId: string, command: Command): Promise<void>;
   /** Rejected messages by reason. */
   readonly rejected: Map<string, number>;
   close(): Promise<void>;
@@ -117,6 +119,8 @@ export async function connectFleetLink(options: {
         handled = handlers.samples(where.deviceId, message);
         break;
       case 'install':
+      case 'activate':
+      case 'rollback':
         return reject('wrong_channel', topic, 'devices do not send commands');
       default:
         return assertNever(message, 'message type');

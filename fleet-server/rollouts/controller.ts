@@ -144,6 +144,8 @@ export class RolloutController {
       rolloutId: rollout.id,
       manifest: JSON.stringify(version.manifest),
       artifactUrl: `${this.options.publicUrl}/api/v1/artifacts/${version.artifact.sha256}`,
+      mode: 'activate',
+      shadowPercent: 100,
     };
     try {
       await this.sender.sendCommand(device.deviceId, command);

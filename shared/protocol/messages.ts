@@ -33,8 +33,39 @@ export const InstallCommandSchema = z.object({
   manifest: z.string().min(2),
   /** Where to download the artifact (the fleet's `/api/v1/artifacts/{sha256}`). */
   artifactUrl: z.url(),
+  /**
+   * `activate`: switch to the new model as soon as it passes its self-test. `shadow`: load it beside the
+   * active model, mirror `shadowPercent` of live requests to it off the response path, report agreement and
+   * latency in telemetry, and wait in state `shadowing` for an `activate` or a `rollback` command.
+   */
+  mode: z.enum(['activate', 'shadow']).default('activate'),
+  shadowPercent: z.number().min(0).max(100).default(100),
 });
 export type InstallCommand = z.infer<typeof InstallCommandSchema>;
+
+/** Switch to the candidate `model` that is shadowing on the device (a blue-green switch). Idempotent by id. */
+export const ActivateCommandSchema = z.object({
+  ...envelope,
+  type: z.literal('activate'),
+  rolloutId: z.string().min(1).max(64),
+  model: ModelRefSchema,
+});
+export type ActivateCommand = z.infer<typeof ActivateCommandSchema>;
+
+/**
+ * Leave `model`: when it is active, switch back to the model in the other slot (no download); when it is
+ * staged or shadowing, discard it. The reason is recorded by the device and reported. Idempotent by id.
+ */
+export const RollbackCommandSchema = z.object({
+  ...envelope,
+  type: z.literal('rollback'),
+  rolloutId: z.string().min(1).max(64),
+  model: ModelRefSchema,
+  reason: ReasonSchema,
+});
+export type RollbackCommand = z.infer<typeof RollbackCommandSchema>;
+
+export type Command = InstallCommand | ActivateCommand | RollbackCommand;
 
 // ---- device → fleet -------------------------------------------------------------------------------
 
@@ -60,16 +91,20 @@ export const UPDATE_STATES = [
   'staged',
   'loading',
   'activating',
+  /** Shadow mode: loaded beside the active model, mirroring traffic, waiting for activate or rollback. */
+  'shadowing',
   'active',
   'failed',
+  /** Left on a rollback command: the previous model serves again (or the candidate was discarded). */
+  'rolled_back',
 ] as const;
 export type UpdateState = (typeof UPDATE_STATES)[number];
-export const TERMINAL_UPDATE_STATES: readonly UpdateState[] = ['active', 'failed'];
+export const TERMINAL_UPDATE_STATES: readonly UpdateState[] = ['active', 'failed', 'rolled_back'];
 
 export const UpdateMessageSchema = z.object({
   ...envelope,
   type: z.literal('update'),
-  /** The install command this reports on. */
+  /** The command this reports on: the install (its whole life, activation included) or a rollback. */
   commandId: z.string().min(1).max(64),
   rolloutId: z.string().min(1).max(64),
   model: ModelRefSchema,
@@ -88,6 +123,29 @@ export const LatencySchema = z.object({
   p99: z.number().nonnegative(),
 });
 
+/**
+ * A window of shadow comparison: live requests of `active` mirrored to `candidate` off the response path.
+ * Agreement: same top-1 class per row (classifiers: last output dimension > 1), or every output within
+ * `|a − c| ≤ 1e-3 + 1e-2·|a|` (regressors). A request agrees when all its rows agree.
+ */
+export const ShadowStatsSchema = z.object({
+  active: ModelRefSchema,
+  candidate: ModelRefSchema,
+  /** Requests chosen for mirroring (the sampled share). */
+  mirrored: z.number().int().nonnegative(),
+  /** Mirrored requests that were compared (the rest were dropped or failed). */
+  compared: z.number().int().nonnegative(),
+  agreed: z.number().int().nonnegative(),
+  /** Dropped because the shadow queue was full: the active path is never slowed to make room. */
+  dropped: z.number().int().nonnegative(),
+  /** The candidate failed on a request the active model answered. */
+  errors: z.number().int().nonnegative(),
+  /** Latency of each model on the compared requests, as histogram buckets (shared/histogram.ts). */
+  activeLatencyBuckets: z.array(z.number().int().nonnegative()).max(256),
+  candidateLatencyBuckets: z.array(z.number().int().nonnegative()).max(256),
+});
+export type ShadowStats = z.infer<typeof ShadowStatsSchema>;
+
 export const TelemetryMessageSchema = z.object({
   ...envelope,
   type: z.literal('telemetry'),
@@ -100,9 +158,13 @@ export const TelemetryMessageSchema = z.object({
         errors: z.number().int().nonnegative(),
         /** Inference latency over the window, ms; zeros when there were no requests. */
         latencyMs: LatencySchema,
+        /** The same latencies as counts per bucket of shared/histogram.ts (mergeable across devices). */
+        latencyBuckets: z.array(z.number().int().nonnegative()).max(256).optional(),
       }),
     )
     .max(64),
+  /** Shadow comparisons over the window, one per candidate shadowing on the device. */
+  shadow: z.array(ShadowStatsSchema).max(16).optional(),
   process: z.object({
     rssBytes: z.number().nonnegative(),
     heapUsedBytes: z.number().nonnegative(),
@@ -148,6 +210,8 @@ export type SamplesMessage = z.infer<typeof SamplesMessageSchema>;
 
 export const MessageSchema = z.discriminatedUnion('type', [
   InstallCommandSchema,
+  ActivateCommandSchema,
+  RollbackCommandSchema,
   StatusMessageSchema,
   UpdateMessageSchema,
   TelemetryMessageSchema,

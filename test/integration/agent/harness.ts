@@ -289,6 +289,8 @@ export function installCommand(
     rolloutId: `rollout-${id.slice(0, 8)}`,
     manifest: typeof manifest === 'string' ? manifest : JSON.stringify(manifest),
     artifactUrl,
+    mode: 'activate',
+    shadowPercent: 100,
   };
 }
 

@@ -21,6 +21,8 @@ const install: InstallCommand = {
   rolloutId: 'ro-1',
   manifest: '{"schema":"edgefleet.manifest/v1"}',
   artifactUrl: 'http://127.0.0.1:8080/api/v1/artifacts/abc',
+  mode: 'activate',
+  shadowPercent: 100,
 };
 
 const status: StatusMessage = {
@@ -156,6 +158,25 @@ describe('encodeMessage / parseMessage round trip', () => {
       rolloutId: id,
       manifest: fc.string({ minLength: 2 }),
       artifactUrl: fc.webUrl(),
+      mode: fc.constantFrom('activate' as const, 'shadow' as const),
+      shadowPercent: fc.double({ min: 0, max: 100, noNaN: true }).map((x) => x + 0),
+    }),
+    fc.record({
+      v: fc.constant(1 as const),
+      type: fc.constant('activate' as const),
+      id,
+      ts,
+      rolloutId: id,
+      model: ref,
+    }),
+    fc.record({
+      v: fc.constant(1 as const),
+      type: fc.constant('rollback' as const),
+      id,
+      ts,
+      rolloutId: id,
+      model: ref,
+      reason,
     }),
     fc.record({
       v: fc.constant(1 as const),

@@ -127,6 +127,8 @@ function command(id: string, version = 2): InstallCommand {
     rolloutId: `r-${id}`,
     manifest: JSON.stringify({ name: 'm', version }),
     artifactUrl: 'http://fleet.invalid/api/v1/artifacts/x',
+    mode: 'activate',
+    shadowPercent: 100,
   };
 }
 
