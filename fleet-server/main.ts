@@ -27,6 +27,7 @@ import { RolloutController } from './rollouts/controller.js';
 import type { RolloutRecord } from './rollouts/state.js';
 import { ArtifactStore } from './store/artifacts.js';
 import { Db } from './store/db.js';
+import { type TelemetryWindow, TelemetryWindows } from './telemetry/windows.js';
 import { type TrainingRunRecord, TrainingRuns } from './training/runs.js';
 import { runInWorker } from './training/worker.js';
 
@@ -151,7 +152,11 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       },
     });
     closers.push(() => link.close());
+    const telemetryWindows = new TelemetryWindows(db.collection<TelemetryWindow>('telemetry-windows'), {
+      now,
+    });
     const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
+      telemetry: telemetryWindows,
       publicUrl,
       now,
       log,
@@ -176,6 +181,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       },
     );
     closers.push(() => training.close());
+    closers.push(async () => rollouts.close());
     const interrupted = await training.recover();
     if (interrupted > 0)
       log.warn({ runs: interrupted }, 'training runs interrupted by the last stop marked failed');
@@ -184,7 +190,10 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
         const result = await devices.applyStatus(deviceId, message);
         if (result?.cameOnline) await rollouts.onDeviceOnline(deviceId);
       },
-      telemetry: (deviceId, message) => devices.applyTelemetry(deviceId, message),
+      telemetry: async (deviceId, message) => {
+        await devices.applyTelemetry(deviceId, message);
+        await telemetryWindows.record(deviceId, message);
+      },
       update: async (deviceId, message) => {
         await devices.touch(deviceId);
         await rollouts.onUpdate(deviceId, message);
@@ -201,6 +210,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       },
     });
 
+    // Unfinished rollouts resume where they stood (after the link listens: reconcile may send commands).
+    await rollouts.start();
     app = createApi({
       tokens,
       pool,

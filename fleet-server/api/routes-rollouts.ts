@@ -1,32 +1,114 @@
-/** Rollouts: create (operator) and read (viewer). Status fields (phase, summary) are derived on read. */
+/**
+ * Rollouts: create (operator), read (viewer), and act on them — pause, resume, abort, rollback (operator),
+ * promote past the remaining gates (admin). A rollout is created from a preset strategy with options, or from
+ * a full custom spec. Status fields (summary, percent) are derived on read.
+ */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema } from '../../shared/manifest.js';
 import { ALIASES } from '../registry/models.js';
-import { phaseOf, type RolloutRecord, summaryOf } from '../rollouts/state.js';
+import { GateSchema, parseGate, presetSpec, type RolloutSpec, RolloutSpecSchema } from '../rollouts/spec.js';
+import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/state.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
 
-const CreateRolloutSchema = z.object({
-  /** A version number, or an alias resolved when the rollout is created (the rollout records the number). */
-  model: z.object({
-    name: ModelNameSchema,
-    version: z.union([z.number().int().positive(), z.enum(ALIASES)]),
-  }),
-  targets: z
-    .object({
-      devices: z.array(z.string().min(1).max(64)).max(100_000).optional(),
-      tags: z.record(z.string(), z.string()).optional(),
-    })
-    .refine((t) => (t.devices?.length ?? 0) > 0 || Object.keys(t.tags ?? {}).length > 0, {
-      message: 'targets need device ids or tags',
+const CreateRolloutSchema = z
+  .object({
+    /** A version number, or an alias resolved when the rollout is created (the rollout records the number). */
+    model: z.object({
+      name: ModelNameSchema,
+      version: z.union([z.number().int().positive(), z.enum(ALIASES)]),
     }),
-  strategy: z.literal('all-at-once').default('all-at-once'),
-});
+    targets: z
+      .object({
+        devices: z.array(z.string().min(1).max(64)).max(100_000).optional(),
+        tags: z.record(z.string(), z.string()).optional(),
+      })
+      .refine((t) => (t.devices?.length ?? 0) > 0 || Object.keys(t.tags ?? {}).length > 0, {
+        message: 'targets need device ids or tags',
+      }),
+    strategy: z.enum(['all-at-once', 'canary', 'blue-green', 'custom']).default('all-at-once'),
+    /** Canary percentages, e.g. [5, 25, 100]. */
+    steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).optional(),
+    /** A pause before each canary analysis, seconds. */
+    bakeS: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 86_400)
+      .optional(),
+    /** Gates replacing the defaults: objects, or expressions such as `p95_latency_ratio<=1.2`. */
+    gates: z
+      .array(z.union([z.string().max(200), GateSchema]))
+      .min(1)
+      .max(16)
+      .optional(),
+    /** Canary analysis window, or blue-green shadow duration, seconds. */
+    windowS: z.number().int().positive().max(86_400).optional(),
+    shadowPercent: z.number().min(1).max(100).optional(),
+    minAgreement: z.number().min(0).max(1).optional(),
+    deviceTimeoutS: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 86_400)
+      .optional(),
+    onDeviceTimeout: z.enum(['fail', 'skip']).optional(),
+    /** The whole spec, for strategy `custom`. */
+    spec: z.unknown().optional(),
+  })
+  .strict();
+
+const ActionBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
+
+function specOf(body: z.infer<typeof CreateRolloutSchema>): RolloutSpec {
+  if (body.strategy === 'custom') {
+    if (body.spec === undefined)
+      throw new ValidationError('strategy custom needs a spec', { code: 'invalid_spec' });
+    const parsed = RolloutSpecSchema.safeParse({ strategy: 'custom', ...(body.spec as object) });
+    if (!parsed.success)
+      throw new ValidationError(`spec: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`, {
+        code: 'invalid_spec',
+      });
+    return parsed.data;
+  }
+  if (body.spec !== undefined)
+    throw new ValidationError('a spec is only taken with strategy custom', { code: 'invalid_spec' });
+  let gates: z.input<typeof GateSchema>[] | undefined;
+  try {
+    gates = body.gates?.map((g) => (typeof g === 'string' ? parseGate(g) : g));
+  } catch (err) {
+    throw new ValidationError((err as Error).message, { code: 'invalid_gate' });
+  }
+  try {
+    return presetSpec(body.strategy, {
+      steps: body.steps,
+      bakeS: body.bakeS,
+      gates,
+      windowS: body.windowS,
+      shadowPercent: body.shadowPercent,
+      minAgreement: body.minAgreement,
+      deviceTimeoutS: body.deviceTimeoutS,
+      onDeviceTimeout: body.onDeviceTimeout,
+    });
+  } catch (err) {
+    if (err instanceof z.ZodError)
+      throw new ValidationError(`spec: ${z.prettifyError(err).replaceAll('\n', '; ')}`, {
+        code: 'invalid_spec',
+      });
+    throw err;
+  }
+}
 
 export function rolloutView(rollout: RolloutRecord) {
-  return { ...rollout, phase: phaseOf(rollout), summary: summaryOf(rollout) };
+  return {
+    ...rollout,
+    phase: rollout.status.phase,
+    percent: currentPercent(rollout),
+    summary: summaryOf(rollout),
+  };
 }
 
 export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
@@ -34,16 +116,23 @@ export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
 
   app.post('/rollouts', requireRole(deps.tokens, 'operator'), async (c) => {
     const body = await jsonBody(c, CreateRolloutSchema);
+    const spec = specOf(body);
     const { name, version } = body.model;
     const resolved =
       typeof version === 'number' ? version : (await deps.models.resolve(name, version)).version;
     const rollout = await deps.rollouts.create({
-      ...body,
       model: { name, version: resolved },
+      targets: body.targets,
+      spec,
       actor: c.get('principal').name,
     });
     deps.log.info(
-      { rolloutId: rollout.id, model: rollout.model, devices: rollout.devices.length },
+      {
+        rolloutId: rollout.id,
+        model: rollout.model,
+        strategy: spec.strategy,
+        devices: rollout.devices.length,
+      },
       'rollout created',
     );
     return c.json(rolloutView(rollout), 201);
@@ -55,6 +144,26 @@ export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
 
   app.get('/rollouts/:id', requireRole(deps.tokens, 'viewer'), async (c) => {
     return c.json(rolloutView(await deps.rollouts.get(c.req.param('id'))));
+  });
+
+  for (const action of ['pause', 'resume', 'abort', 'rollback'] as const) {
+    app.post(`/rollouts/:id/${action}`, requireRole(deps.tokens, 'operator'), async (c) => {
+      const { reason } = await jsonBody(c, ActionBodySchema);
+      const principal = c.get('principal').name;
+      const act = action === 'resume' ? { type: action } : { type: action, reason };
+      const rollout = await deps.rollouts.act(c.req.param('id'), act, principal);
+      deps.log.info({ rolloutId: rollout.id, action, by: principal, reason }, 'rollout action');
+      return c.json(rolloutView(rollout));
+    });
+  }
+
+  // Promote skips the remaining steps and their gates: an override, so admins only.
+  app.post('/rollouts/:id/promote', requireRole(deps.tokens, 'admin'), async (c) => {
+    await jsonBody(c, ActionBodySchema);
+    const principal = c.get('principal').name;
+    const rollout = await deps.rollouts.act(c.req.param('id'), { type: 'promote' }, principal);
+    deps.log.info({ rolloutId: rollout.id, action: 'promote', by: principal }, 'rollout action');
+    return c.json(rolloutView(rollout));
   });
 
   return app;

@@ -9,8 +9,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
   assertNever,
-  encodeMessage,
   type Command,
+  encodeMessage,
   type Message,
   parseMessage,
   type SamplesMessage,

@@ -28,7 +28,7 @@ export type { AliasRecord, LineageView };
 export type TrainingRun = TrainingRunRecord;
 export type RolloutTargets = RolloutRecord['targets'];
 export type RolloutDevice = RolloutRecord['devices'][number];
-export type Rollout = RolloutRecord & { phase: RolloutPhase; summary: RolloutSummary };
+export type Rollout = RolloutRecord & { phase: RolloutPhase; percent: number; summary: RolloutSummary };
 
 export interface OperatorToken {
   id: string;
@@ -184,8 +184,30 @@ export class ApiClient {
     });
   }
 
-  createRollout(body: { model: ModelRef; targets: RolloutTargets; strategy?: string }): Promise<Rollout> {
+  createRollout(body: {
+    model: ModelRef;
+    targets: RolloutTargets;
+    strategy?: string;
+    steps?: number[] | undefined;
+    bakeS?: number | undefined;
+    windowS?: number | undefined;
+    gates?: string[] | undefined;
+    shadowPercent?: number | undefined;
+    minAgreement?: number | undefined;
+    deviceTimeoutS?: number | undefined;
+    onDeviceTimeout?: 'fail' | 'skip' | undefined;
+  }): Promise<Rollout> {
     return this.request('POST', '/api/v1/rollouts', { json: body });
+  }
+
+  rolloutAction(
+    id: string,
+    action: 'pause' | 'resume' | 'abort' | 'rollback' | 'promote',
+    reason?: string,
+  ): Promise<Rollout> {
+    return this.request('POST', `/api/v1/rollouts/${encodeURIComponent(id)}/${action}`, {
+      json: reason === undefined ? {} : { reason },
+    });
   }
 
   listRollouts(): Promise<{ rollouts: Rollout[] }> {

@@ -156,3 +156,17 @@ export function parseAliasName(text: string): VersionAlias {
   if ((VERSION_ALIASES as readonly string[]).includes(text)) return text as VersionAlias;
   throw new InvalidArgumentError(`alias '${text}' must be one of ${VERSION_ALIASES.join(', ')}`);
 }
+
+/** `5,25,100` → [5, 25, 100]: integers 1..100, strictly increasing. */
+export function parsePercents(text: string): number[] {
+  const values = text.split(',').map((part) => part.trim());
+  const out: number[] = [];
+  for (const v of values) {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 100)
+      throw new InvalidArgumentError(`'${v}' in '${text}' must be a whole percentage from 1 to 100`);
+    if (out.length > 0 && Number(v) <= out[out.length - 1]!)
+      throw new InvalidArgumentError(`'${text}' must increase`);
+    out.push(Number(v));
+  }
+  return out;
+}

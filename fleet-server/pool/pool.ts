@@ -126,7 +126,11 @@ export class Pool {
     for (const [key, n] of await this.counters.entries(`${task.name}/`)) {
       const [, kind, source, reason] = key.split('/');
       if (kind === 'accepted') stats.acceptedBySource[source!] = n;
-      else (stats.rejectedBySource[source!] ??= {})[reason as RejectionReason] = n;
+      else {
+        const bySource = stats.rejectedBySource[source!] ?? {};
+        bySource[reason as RejectionReason] = n;
+        stats.rejectedBySource[source!] = bySource;
+      }
     }
     return stats;
   }

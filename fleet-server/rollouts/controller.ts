@@ -1,32 +1,46 @@
 /**
- * Runs rollouts: resolves targets, persists the rollout with every device pending BEFORE any install command
- * goes out, moves device states on update reports (serialized per rollout), and re-sends an unfinished
- * install to a device that comes back online (same command id: devices are idempotent by id).
+ * Runs rollouts: the I/O around the pure rules of state.ts. For every change — a new rollout, a device
+ * report, an operator action, a timer — it reconciles under the rollout's lock, persists the record, and only
+ * then sends the commands reconcile planned (install / activate / rollback, each with an id devices are
+ * idempotent by). A timer per rollout wakes it when reconcile asks (analysis intervals, pauses, timeouts).
+ * After a restart `start` reconciles every unfinished rollout: nothing finished is re-sent.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
-import { type InstallCommand, PROTOCOL_VERSION, type UpdateMessage } from '../../shared/protocol/messages.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { type Command, PROTOCOL_VERSION, type UpdateMessage } from '../../shared/protocol/messages.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
+import type { TelemetryWindows } from '../telemetry/windows.js';
+import { cohortKey, type RolloutSpec } from './spec.js';
 import {
+  ActionError,
+  applyAction,
   applyUpdate,
-  phaseOf,
-  type RolloutDevice,
+  type FleetView,
+  isFinal,
+  newRollout,
+  type OperatorAction,
+  type PlannedCommand,
   type RolloutRecord,
   type RolloutTargets,
+  reconcile,
   unfinishedFor,
 } from './state.js';
 
 export interface CommandSender {
-  sendCommand(deviceId: string, command: InstallCommand): Promise<void>;
+  sendCommand(deviceId: string, command: Command): Promise<void>;
 }
+
+const EMPTY_VIEW: FleetView = { traffic: new Map(), shadow: new Map() };
 
 export class RolloutController {
   private readonly lock = new KeyedMutex();
   private lastIdMs = 0;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private closed = false;
 
   constructor(
     private readonly rollouts: Collection<RolloutRecord>,
@@ -37,45 +51,62 @@ export class RolloutController {
       publicUrl: string;
       now: () => Date;
       log: Logger;
+      /** Telemetry for gates; without it analyses see no traffic (inconclusive). */
+      telemetry?: TelemetryWindows;
       /** Called once when every targeted device has activated the version (e.g. to move `production`). */
       onSucceeded?: (rollout: RolloutRecord) => Promise<void>;
     },
   ) {}
 
+  /** Pick up unfinished rollouts (after a restart): reconcile each, which re-arms its timer. */
+  async start(): Promise<void> {
+    for (const rollout of await this.rollouts.values()) {
+      if (!isFinal(rollout.status.phase)) await this.update(rollout.id, (r) => r);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+
   async create(request: {
     model: { name: string; version: number };
     targets: RolloutTargets;
-    strategy: 'all-at-once';
+    spec: RolloutSpec;
     actor: string;
   }): Promise<RolloutRecord> {
     const { model, targets } = request;
     await this.models.get(model.name, model.version); // 404 for an unknown version
     const deviceIds = await this.resolveTargets(targets);
+    for (const other of await this.rollouts.values()) {
+      if (other.model.name === model.name && !isFinal(other.status.phase)) {
+        throw new ConflictError(
+          `rollout ${other.id} of ${other.model.name}@${other.model.version} is still ${other.status.phase}; finish, abort or roll it back first`,
+          'rollout_in_progress',
+        );
+      }
+    }
     const now = this.options.now();
     // Ids sort by creation order (listing newest first needs no index), so their time part never repeats
     // within a process, even for two rollouts created in one clock tick.
     const idMs = Math.max(now.getTime(), this.lastIdMs + 1);
     this.lastIdMs = idMs;
     const id = `ro-${idMs.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
-    const rollout: RolloutRecord = {
+    const rollout = newRollout({
       id,
       model: { name: model.name, version: model.version },
       targets,
-      strategy: request.strategy,
-      createdAt: now.toISOString(),
-      createdBy: request.actor,
-      devices: deviceIds.map((deviceId) => ({
-        deviceId,
-        commandId: randomUUID(),
-        state: 'pending',
-        reason: null,
-        executionProvider: null,
-        updatedAt: now.toISOString(),
-      })),
-    };
+      spec: request.spec,
+      deviceIds,
+      cohortKey: (deviceId) => cohortKey(deviceId, id),
+      actor: request.actor,
+      now,
+    });
+    // Persisted with every device waiting before the first reconcile plans any command.
     await this.rollouts.put(id, rollout);
-    await Promise.all(rollout.devices.map((d) => this.sendInstall(rollout, d)));
-    return rollout;
+    return this.update(id, (r) => r);
   }
 
   async get(id: string): Promise<RolloutRecord> {
@@ -88,33 +119,93 @@ export class RolloutController {
     return (await this.rollouts.values()).reverse();
   }
 
-  onUpdate(deviceId: string, report: UpdateMessage): Promise<void> {
-    return this.lock.run(report.rolloutId, async () => {
-      const rollout = await this.rollouts.get(report.rolloutId);
-      if (!rollout) {
-        this.options.log.warn(
-          { deviceId, rolloutId: report.rolloutId },
-          'update report for an unknown rollout',
-        );
-        return;
-      }
-      const next = applyUpdate(rollout, deviceId, report, this.options.now());
-      if (next === rollout) return;
-      await this.rollouts.put(next.id, next);
-      if (phaseOf(rollout) !== 'succeeded' && phaseOf(next) === 'succeeded') {
+  /** An operator action (pause, resume, abort, rollback, promote). 409 when it does not apply now. */
+  async act(id: string, action: OperatorAction, actor: string): Promise<RolloutRecord> {
+    await this.get(id);
+    try {
+      return await this.update(id, (r) => applyAction(r, action, actor, this.options.now()));
+    } catch (err) {
+      if (err instanceof ActionError) throw new ConflictError(err.message, err.code);
+      throw err;
+    }
+  }
+
+  async onUpdate(deviceId: string, report: UpdateMessage): Promise<void> {
+    const existing = await this.rollouts.get(report.rolloutId);
+    if (!existing) {
+      this.options.log.warn(
+        { deviceId, rolloutId: report.rolloutId },
+        'update report for an unknown rollout',
+      );
+      return;
+    }
+    await this.update(report.rolloutId, (r) => applyUpdate(r, deviceId, report, this.options.now()));
+  }
+
+  /** A device came (back) online: send again whatever command of a live rollout it has not finished. */
+  async onDeviceOnline(deviceId: string): Promise<void> {
+    for (const rollout of await this.rollouts.values()) {
+      const planned = unfinishedFor(rollout, deviceId);
+      if (planned) await this.send(rollout, planned);
+    }
+  }
+
+  /** Mutate under the lock, reconcile, persist, then send; re-arm the timer. */
+  private update(id: string, mutate: (r: RolloutRecord) => RolloutRecord): Promise<RolloutRecord> {
+    return this.lock.run(id, async () => {
+      const stored = await this.rollouts.get(id);
+      if (!stored) throw new NotFoundError('rollout', id);
+      const mutated = mutate(stored);
+      const now = this.options.now();
+      const view = await this.viewFor(mutated);
+      const { rollout, commands, nextCheckAt } = reconcile(mutated, view, now, () => randomUUID());
+      if (rollout !== stored) await this.rollouts.put(id, rollout);
+      for (const command of commands) await this.send(rollout, command);
+      this.arm(id, nextCheckAt);
+      if (stored.status.phase !== 'succeeded' && rollout.status.phase === 'succeeded') {
         await this.options
-          .onSucceeded?.(next)
-          .catch((err) => this.options.log.error({ err, rolloutId: next.id }, 'rollout success hook failed'));
+          .onSucceeded?.(rollout)
+          .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout success hook failed'));
       }
+      if (stored.status.phase !== rollout.status.phase) {
+        this.options.log.info(
+          {
+            rolloutId: id,
+            from: stored.status.phase,
+            to: rollout.status.phase,
+            abort: rollout.status.abort?.reason,
+          },
+          'rollout phase changed',
+        );
+      }
+      return rollout;
     });
   }
 
-  /** A device came (back) online: send again whatever install it has not finished. */
-  async onDeviceOnline(deviceId: string): Promise<void> {
-    for (const rollout of await this.rollouts.values()) {
-      const unfinished = unfinishedFor(rollout, deviceId);
-      if (unfinished) await this.sendInstall(rollout, unfinished);
-    }
+  private async viewFor(rollout: RolloutRecord): Promise<FleetView> {
+    const analysis = rollout.status.analysis;
+    if (!this.options.telemetry || !analysis || analysis.step !== rollout.status.step) return EMPTY_VIEW;
+    return this.options.telemetry.view(
+      rollout.devices.map((d) => d.deviceId),
+      rollout.model,
+      Date.parse(analysis.startedAt),
+    );
+  }
+
+  private arm(id: string, at: Date | null): void {
+    const existing = this.timers.get(id);
+    if (existing) clearTimeout(existing);
+    this.timers.delete(id);
+    if (at === null || this.closed) return;
+    const delay = Math.max(0, Math.min(at.getTime() - this.options.now().getTime(), 2 ** 31 - 1));
+    const timer = setTimeout(() => {
+      this.timers.delete(id);
+      this.update(id, (r) => r).catch((err) =>
+        this.options.log.error({ err, rolloutId: id }, 'scheduled rollout reconcile failed'),
+      );
+    }, delay);
+    timer.unref();
+    this.timers.set(id, timer);
   }
 
   private async resolveTargets(targets: RolloutTargets): Promise<string[]> {
@@ -133,27 +224,37 @@ export class RolloutController {
     return [...ids].sort();
   }
 
-  private async sendInstall(rollout: RolloutRecord, device: RolloutDevice): Promise<void> {
-    // Read the stored, signed manifest at send time: what the registry holds is what devices verify.
-    const version = await this.models.get(rollout.model.name, rollout.model.version);
-    const command: InstallCommand = {
+  private async send(rollout: RolloutRecord, planned: PlannedCommand): Promise<void> {
+    const base: { v: typeof PROTOCOL_VERSION; id: string; ts: number; rolloutId: string } = {
       v: PROTOCOL_VERSION,
-      type: 'install',
-      id: device.commandId,
+      id: planned.id,
       ts: this.options.now().getTime(),
       rolloutId: rollout.id,
-      manifest: JSON.stringify(version.manifest),
-      artifactUrl: `${this.options.publicUrl}/api/v1/artifacts/${version.artifact.sha256}`,
-      mode: 'activate',
-      shadowPercent: 100,
     };
+    let command: Command;
+    if (planned.kind === 'install') {
+      // Read the stored, signed manifest at send time: what the registry holds is what devices verify.
+      const version = await this.models.get(rollout.model.name, rollout.model.version);
+      command = {
+        ...base,
+        type: 'install',
+        manifest: JSON.stringify(version.manifest),
+        artifactUrl: `${this.options.publicUrl}/api/v1/artifacts/${version.artifact.sha256}`,
+        mode: planned.mode,
+        shadowPercent: planned.shadowPercent,
+      };
+    } else if (planned.kind === 'activate') {
+      command = { ...base, type: 'activate', model: rollout.model };
+    } else {
+      command = { ...base, type: 'rollback', model: rollout.model, reason: planned.reason };
+    }
     try {
-      await this.sender.sendCommand(device.deviceId, command);
+      await this.sender.sendCommand(planned.deviceId, command);
     } catch (err) {
-      // Not fatal: the command is re-sent when the device next comes online.
+      // Not fatal: the command is re-sent when the device next comes online, or after RESEND_AFTER_MS.
       this.options.log.warn(
-        { err, deviceId: device.deviceId, rolloutId: rollout.id },
-        'install command not sent',
+        { err, deviceId: planned.deviceId, rolloutId: rollout.id, command: planned.kind },
+        'rollout command not sent',
       );
     }
   }

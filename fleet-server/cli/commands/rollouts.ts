@@ -4,13 +4,25 @@
  * so stdout still holds exactly one JSON document.
  */
 import { type Command, Option } from 'commander';
-import type { Rollout, RolloutPhase } from '../client.js';
+import { describeStep } from '../../rollouts/spec.js';
+import type { ModelRef, Rollout, RolloutPhase } from '../client.js';
 import type { CliContext } from '../context.js';
-import { cell, formatModelRef, formatTags, orDash, table } from '../format.js';
+import { cell, formatModelRef, formatTags, indent, orDash, table } from '../format.js';
 import { UsageError } from '../io.js';
-import { parseList, parseModelRef, parseTags } from '../parse.js';
+import {
+  parseDuration,
+  parseList,
+  parseModelRef,
+  parsePercents,
+  parsePositiveNumber,
+  parseTags,
+} from '../parse.js';
 
-const TERMINAL_PHASES: readonly RolloutPhase[] = ['succeeded', 'failed'];
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+const TERMINAL_PHASES: readonly RolloutPhase[] = ['succeeded', 'failed', 'rolled_back'];
 export const WATCH_INTERVAL_MS = 1000;
 
 export function isTerminalPhase(phase: string): boolean {
@@ -22,23 +34,72 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
 
   rollout
     .command('create')
-    .description('roll a model version out to devices chosen by id or by tags')
-    .requiredOption('--model <name@version>', 'model version to install, e.g. demo@3', parseModelRef)
+    .description('roll a model version out to devices chosen by id or by tags, all at once or progressively')
+    .requiredOption(
+      '--model <name@version>',
+      'model version to install, e.g. demo@3 or demo@candidate',
+      parseModelRef,
+    )
     .option('--devices <ids>', 'target these device ids (a,b,c)', parseList)
     .option('--tags <k=v,...>', 'target every device with all these tags', parseTags)
     .addOption(
       new Option('--strategy <strategy>', 'how devices are updated')
-        .choices(['all-at-once'])
+        .choices(['all-at-once', 'canary', 'blue-green'])
         .default('all-at-once'),
+    )
+    .option('--steps <percents>', 'canary percentages, ending at 100 (default 5,25,100)', parsePercents)
+    .option(
+      '--bake <duration>',
+      'canary: wait this long at each step before its analysis (e.g. 10m)',
+      parseDuration,
+    )
+    .option(
+      '--window <duration>',
+      'canary analysis window, or blue-green shadow duration (default 60s)',
+      parseDuration,
+    )
+    .option(
+      '--gate <expr>',
+      "a gate replacing the defaults, repeatable: 'p95_latency_ratio<=1.2', 'error_rate<=0.01/100' (value/min samples)",
+      collect,
+    )
+    .option(
+      '--shadow-percent <n>',
+      'blue-green: share of live requests mirrored to the candidate',
+      parsePositiveNumber,
+    )
+    .option(
+      '--min-agreement <x>',
+      'blue-green: shadow agreement needed to switch (default 0.95)',
+      parsePositiveNumber,
+    )
+    .option(
+      '--device-timeout <duration>',
+      'how long a device may take to install (default 15m)',
+      parseDuration,
+    )
+    .addOption(
+      new Option('--on-device-timeout <what>', 'a device past the timeout counts as').choices([
+        'fail',
+        'skip',
+      ]),
     )
     .option('--json', 'print the API response as JSON')
     .action(
       async (
         options: {
-          model: { name: string; version: number };
+          model: ModelRef;
           devices?: string[];
           tags?: Record<string, string>;
-          strategy: string;
+          strategy: 'all-at-once' | 'canary' | 'blue-green';
+          steps?: number[];
+          bake?: number;
+          window?: number;
+          gate?: string[];
+          shadowPercent?: number;
+          minAgreement?: number;
+          deviceTimeout?: number;
+          onDeviceTimeout?: 'fail' | 'skip';
           json?: boolean;
         },
         command: Command,
@@ -46,18 +107,55 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
         if ((options.devices === undefined) === (options.tags === undefined)) {
           throw new UsageError('give exactly one of --devices or --tags');
         }
+        if (options.strategy !== 'canary' && (options.steps || options.bake)) {
+          throw new UsageError('--steps and --bake are for --strategy canary');
+        }
+        if (options.strategy !== 'blue-green' && (options.shadowPercent || options.minAgreement)) {
+          throw new UsageError('--shadow-percent and --min-agreement are for --strategy blue-green');
+        }
         const targets =
           options.devices !== undefined ? { devices: options.devices } : { tags: options.tags! };
-        const created = await ctx
-          .connect(command)
-          .createRollout({ model: options.model, targets, strategy: options.strategy });
+        const created = await ctx.connect(command).createRollout({
+          model: options.model,
+          targets,
+          strategy: options.strategy,
+          steps: options.steps,
+          bakeS: options.bake,
+          windowS: options.window,
+          gates: options.gate,
+          shadowPercent: options.shadowPercent,
+          minAgreement: options.minAgreement,
+          deviceTimeoutS: options.deviceTimeout,
+          onDeviceTimeout: options.onDeviceTimeout,
+        });
         if (options.json) return ctx.printJson(created);
         ctx.out(
-          `rollout ${created.id} created: ${formatModelRef(created.model)} to ${created.summary.total} device(s), phase ${created.phase}\n`,
+          `rollout ${created.id} created: ${formatModelRef(created.model)} to ${created.summary.total} device(s), ${created.spec.strategy}, phase ${created.phase}\n`,
         );
+        ctx.out(`steps: ${created.spec.steps.map(describeStep).join(' -> ')}\n`);
         ctx.out(`follow it with: edgefleet rollout status ${created.id} --watch\n`);
       },
     );
+
+  const actions = [
+    ['pause', 'stop moving to new cohorts (devices already updated keep the new version)'],
+    ['resume', 'continue a paused rollout (past an inconclusive gate or a pause step)'],
+    ['abort', 'stop and roll back every device that got the new version'],
+    ['rollback', 'roll every device of the rollout back to its previous model, also after success'],
+    ['promote', 'skip the remaining steps and gates: every target gets the new version now (admin)'],
+  ] as const;
+  for (const [action, description] of actions) {
+    const sub = rollout.command(action).description(description).argument('<id>', 'rollout id');
+    if (action !== 'resume' && action !== 'promote')
+      sub.option('--reason <text>', 'recorded with the action');
+    sub
+      .option('--json', 'print the API response as JSON')
+      .action(async (id: string, options: { reason?: string; json?: boolean }, command: Command) => {
+        const result = await ctx.connect(command).rolloutAction(id, action, options.reason);
+        if (options.json) return ctx.printJson(result);
+        ctx.out(`rollout ${result.id}: ${action} accepted, phase ${result.phase}\n`);
+      });
+  }
 
   rollout
     .command('status')
@@ -115,7 +213,18 @@ export function formatTargets(targets: Rollout['targets']): string {
 }
 
 export function formatSummary(summary: Rollout['summary']): string {
-  return `total ${summary.total}, pending ${summary.pending}, in progress ${summary.inProgress}, active ${summary.active}, failed ${summary.failed}`;
+  const optional = (
+    [
+      ['waiting', summary.waiting],
+      ['shadowing', summary.shadowing],
+      ['rolled back', summary.rolledBack],
+      ['skipped', summary.skipped],
+    ] as const
+  )
+    .filter(([, n]) => n > 0)
+    .map(([what, n]) => `, ${what} ${n}`)
+    .join('');
+  return `total ${summary.total}, pending ${summary.pending}, in progress ${summary.inProgress}, active ${summary.active}, failed ${summary.failed}${optional}`;
 }
 
 export function formatReason(reason: Rollout['devices'][number]['reason']): string {
@@ -123,8 +232,34 @@ export function formatReason(reason: Rollout['devices'][number]['reason']): stri
 }
 
 export function rolloutDetail(r: Rollout): string {
-  let text = `rollout ${r.id}  model ${formatModelRef(r.model)}  strategy ${r.strategy}  created ${r.createdAt} by ${r.createdBy}\n`;
-  text += `phase ${r.phase}  (${formatSummary(r.summary)})\n`;
+  const steps = r.spec.steps;
+  let text = `rollout ${r.id}  model ${formatModelRef(r.model)}  strategy ${r.spec.strategy}  created ${r.createdAt} by ${r.createdBy}\n`;
+  text += `phase ${r.phase}  at ${r.percent}%  (${formatSummary(r.summary)})\n`;
+  if (steps.length > 1) {
+    text += `steps: ${steps
+      .map((step, i) => `${i === r.status.step ? '>' : i < r.status.step ? '✓' : ' '}${describeStep(step)}`)
+      .join('  ')}\n`;
+  }
+  if (r.status.pause)
+    text += `paused: ${r.status.pause.reason.message} (${r.status.pause.kind}, ${r.status.pause.at})\n`;
+  if (r.status.abort) {
+    text += `aborted by ${r.status.abort.by}: ${r.status.abort.reason.code}: ${r.status.abort.reason.message}\n`;
+  }
+  const latest = r.status.analysis?.measurements.at(-1);
+  if (latest) {
+    text += `\ngates at ${latest.at} (${latest.verdict}):\n${indent(
+      table(
+        ['GATE', 'VALUE', 'THRESHOLD', 'SAMPLES', 'VERDICT'],
+        latest.gates.map((g) => [
+          g.metric,
+          g.value === null ? '-' : String(Math.round(g.value * 10_000) / 10_000),
+          `${g.direction} ${g.threshold}`,
+          `${g.samples}/${g.minSamples}`,
+          g.verdict,
+        ]),
+      ),
+    )}`;
+  }
   if (r.devices.length === 0) return text;
   text += `\n${table(
     ['DEVICE', 'STATE', 'PROVIDER', 'REASON'],
@@ -144,6 +279,11 @@ export function rolloutChanges(before: Rollout, after: Rollout, now: Date): stri
     const provider = d.executionProvider ? ` on ${d.executionProvider}` : '';
     const reason = d.reason && d.state === 'failed' ? `: ${formatReason(d.reason)}` : '';
     lines.push(`${time}  ${d.deviceId}  ${was ? was.state : '(new)'} -> ${d.state}${provider}${reason}`);
+  }
+  if (before.status.step !== after.status.step && after.status.step < after.spec.steps.length) {
+    lines.push(
+      `${time}  step ${after.status.step + 1}/${after.spec.steps.length}: ${describeStep(after.spec.steps[after.status.step]!)}`,
+    );
   }
   if (before.phase !== after.phase) {
     lines.push(`${time}  phase ${before.phase} -> ${after.phase}  (${formatSummary(after.summary)})`);

@@ -68,7 +68,11 @@ describe('fleet HTTP API', () => {
       db.collection('rollouts'),
       devices,
       models,
-      { sendCommand: async (deviceId, command) => void sent.push({ deviceId, command }) },
+      {
+        sendCommand: async (deviceId, command) => {
+          if (command.type === 'install') sent.push({ deviceId, command });
+        },
+      },
       { publicUrl: 'http://fleet.test', now, log },
     );
     const pool = new Pool(db);
@@ -343,7 +347,7 @@ describe('fleet HTTP API', () => {
       });
       expect(res.status).toBe(201);
       expect(res.json.phase).toBe('progressing');
-      expect(res.json.summary).toEqual({ total: 2, pending: 2, inProgress: 0, active: 0, failed: 0 });
+      expect(res.json.summary).toMatchObject({ total: 2, pending: 2, inProgress: 0, active: 0, failed: 0 });
       expect(sent.map((s) => s.deviceId).sort()).toEqual([a.deviceId, b.deviceId].sort());
       const command = sent[0]!.command;
       expect(command.rolloutId).toBe(res.json.id);

@@ -121,9 +121,33 @@ describe('usage', () => {
     [['rollout', 'create', '--model', 'demo@1', '--devices', 'a', '--tags', 'x=y'], 'give exactly one of'],
     [['rollout', 'create', '--model', 'demo', '--devices', 'a'], "'demo' must look like NAME@VERSION"],
     [
-      ['rollout', 'create', '--model', 'demo@1', '--devices', 'a', '--strategy', 'canary'],
-      'Allowed choices are all-at-once',
+      ['rollout', 'create', '--model', 'demo@1', '--devices', 'a', '--strategy', 'rainbow'],
+      'Allowed choices are all-at-once, canary, blue-green',
     ],
+    [
+      ['rollout', 'create', '--model', 'demo@1', '--devices', 'a', '--steps', '5,25,100'],
+      '--steps and --bake are for --strategy canary',
+    ],
+    [
+      [
+        'rollout',
+        'create',
+        '--model',
+        'demo@1',
+        '--devices',
+        'a',
+        '--strategy',
+        'canary',
+        '--steps',
+        '50,20',
+      ],
+      "'50,20' must increase",
+    ],
+    [
+      ['rollout', 'create', '--model', 'demo@1', '--devices', 'a', '--bake', '10 minutes'],
+      "duration '10 minutes'",
+    ],
+    [['rollout', 'pause'], "missing required argument 'id'"],
     [['serve', '--http-port', '99999'], "port '99999' must be an integer"],
   ])('%j is a usage error (exit 2): %s', async (args, message) => {
     const run = await cli(...args);

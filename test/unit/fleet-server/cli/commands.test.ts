@@ -287,7 +287,59 @@ describe('rollouts', () => {
       targets: { devices: ['dev-000', 'dev-100'] },
       strategy: 'all-at-once',
     });
-    expect(run.stdout).toContain('rollout ro-1 created: demo@3 to 2 device(s), phase progressing');
+    expect(run.stdout).toContain(
+      'rollout ro-1 created: demo@3 to 2 device(s), all-at-once, phase progressing',
+    );
+  });
+
+  it('create a canary with steps, bake, window and gates sends them all', async () => {
+    api.on('POST /api/v1/rollouts', { status: 201, json: rollout(['pending', 'waiting']) });
+    const run = await cli(
+      'rollout',
+      'create',
+      '--model',
+      'demo@candidate',
+      '--tags',
+      'site=berlin',
+      '--strategy',
+      'canary',
+      '--steps',
+      '10,50,100',
+      '--bake',
+      '10m',
+      '--window',
+      '2m',
+      '--gate',
+      'p95_latency_ratio<=1.2',
+      '--gate',
+      'error_rate<=0.02/200',
+      '--device-timeout',
+      '1h',
+      '--on-device-timeout',
+      'skip',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(jsonBody(only(api))).toEqual({
+      model: { name: 'demo', version: 'candidate' },
+      targets: { tags: { site: 'berlin' } },
+      strategy: 'canary',
+      steps: [10, 50, 100],
+      bakeS: 600,
+      windowS: 120,
+      gates: ['p95_latency_ratio<=1.2', 'error_rate<=0.02/200'],
+      deviceTimeoutS: 3600,
+      onDeviceTimeout: 'skip',
+    });
+  });
+
+  it.each(['pause', 'resume', 'abort', 'rollback', 'promote'])('%s posts the action', async (action) => {
+    api.on(`POST /api/v1/rollouts/ro-1/${action}`, { json: rollout(['active']) });
+    const args = ['rollout', action, 'ro-1'];
+    if (action === 'abort') args.push('--reason', 'too slow');
+    const run = await cli(...args);
+    expect(run.code, run.stderr).toBe(0);
+    expect(jsonBody(only(api))).toEqual(action === 'abort' ? { reason: 'too slow' } : {});
+    expect(run.stdout).toBe(`rollout ro-1: ${action} accepted, phase succeeded\n`);
   });
 
   it('create by tags sends the tags', async () => {
@@ -311,7 +363,9 @@ describe('rollouts', () => {
     api.on('GET /api/v1/rollouts/ro-1', { json: rollout(['active', 'failed']) });
     const run = await cli('rollout', 'status', 'ro-1');
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('phase failed  (total 2, pending 0, in progress 0, active 1, failed 1)');
+    expect(run.stdout).toContain(
+      'phase failed  at 100%  (total 2, pending 0, in progress 0, active 1, failed 1)',
+    );
     expect(run.stdout).toMatch(/DEVICE\s+STATE\s+PROVIDER\s+REASON/);
     expect(run.stdout).toMatch(/dev-100\s+failed\s+-\s+signature_invalid: signature does not match/);
   });

@@ -1,5 +1,7 @@
 /** Canned API bodies shaped as the HTTP API contract describes them. */
 import type { Device, ModelVersion, Rollout } from '../../../../fleet-server/cli/client.js';
+import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
+import { newRollout, summaryOf } from '../../../../fleet-server/rollouts/state.js';
 
 export const SHA = 'b25a8eb9e4621da2fbe5df9b24a38ed3a2ffe4b157335d1f2fbc3533896c4e85';
 
@@ -56,33 +58,37 @@ export function rollout(
   states: Rollout['devices'][number]['state'][] = ['pending', 'downloading'],
   overrides: Partial<Rollout> = {},
 ): Rollout {
-  const devices = states.map((state, i) => ({
-    deviceId: `dev-${i}00`,
-    state,
-    reason: state === 'failed' ? { code: 'signature_invalid', message: 'signature does not match' } : null,
-    updatedAt: '2026-01-01T11:00:00.000Z',
-    commandId: `cmd-${i}`,
-    executionProvider: state === 'active' ? 'cpu' : null,
-  }));
-  const summary = { total: devices.length, pending: 0, inProgress: 0, active: 0, failed: 0 };
-  for (const d of devices) {
-    if (d.state === 'pending') summary.pending++;
-    else if (d.state === 'active') summary.active++;
-    else if (d.state === 'failed') summary.failed++;
-    else summary.inProgress++;
-  }
-  const phase =
-    summary.pending + summary.inProgress > 0 ? 'progressing' : summary.failed > 0 ? 'failed' : 'succeeded';
-  return {
+  const base = newRollout({
     id: 'ro-1',
     model: { name: 'demo', version: 3 },
     targets: { tags: { site: 'berlin' } },
-    strategy: 'all-at-once',
+    spec: presetSpec('all-at-once'),
+    deviceIds: states.map((_, i) => `dev-${i}00`),
+    cohortKey: (id) => Number(id.slice(4)) / 1000,
+    actor: 'ops',
+    now: new Date('2026-01-01T11:00:00.000Z'),
+  });
+  const devices = base.devices.map((d, i) => {
+    const state = states[i]!;
+    return {
+      ...d,
+      state,
+      mode: state === 'waiting' ? null : ('activate' as const),
+      reason: state === 'failed' ? { code: 'signature_invalid', message: 'signature does not match' } : null,
+      commandId: state === 'waiting' ? null : `cmd-${i}`,
+      executionProvider: state === 'active' ? 'cpu' : null,
+    };
+  });
+  const record = { ...base, devices };
+  const summary = summaryOf(record);
+  const phase =
+    summary.pending + summary.inProgress > 0 ? 'progressing' : summary.failed > 0 ? 'failed' : 'succeeded';
+  return {
+    ...record,
+    status: { ...record.status, phase },
     phase,
-    createdAt: '2026-01-01T11:00:00.000Z',
-    createdBy: 'ops',
+    percent: 100,
     summary,
-    devices,
     ...overrides,
-  };
+  } as Rollout;
 }

@@ -146,7 +146,7 @@ describe('command output', () => {
 
   it('rollout detail shows phase, counts and a DEVICE STATE PROVIDER REASON table', () => {
     const text = rolloutDetail(rollout(['active', 'failed']));
-    expect(text).toContain('phase failed  (total 2, pending 0, in progress 0, active 1, failed 1)');
+    expect(text).toContain('phase failed  at 100%  (total 2, pending 0, in progress 0, active 1, failed 1)');
     const rows = text.trimEnd().split('\n').slice(-3);
     expect(rows[0]!.split(/\s{2,}/)).toEqual(['DEVICE', 'STATE', 'PROVIDER', 'REASON']);
     expect(rows[1]!.split(/\s{2,}/)).toEqual(['dev-000', 'active', 'cpu', '-']);

@@ -20,17 +20,18 @@ import {
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
 import { type CommandSender, RolloutController } from '../../../../fleet-server/rollouts/controller.js';
+import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import type { RolloutRecord } from '../../../../fleet-server/rollouts/state.js';
 import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
-import type { InstallCommand, UpdateMessage } from '../../../../shared/protocol/messages.js';
+import type { Command, InstallCommand, UpdateMessage } from '../../../../shared/protocol/messages.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { mlp } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
 
 interface Sent {
   deviceId: string;
-  command: InstallCommand;
+  command: Command;
   /** The device's state in the stored rollout when the command went out. */
   storedState: string | undefined;
 }
@@ -101,8 +102,18 @@ describe('RolloutController', () => {
   });
 
   const enrollContext = { trustedKeys: [], serverUrl: 'http://fleet.test', mqttUrl: 'mqtt://fleet.test' };
-  const create = (targets: RolloutRecord['targets']) =>
-    controller.create({ model: { name: 'clf', version: 1 }, targets, strategy: 'all-at-once', actor: 'op' });
+  // Each rollout gets its own model: one model may have only one live rollout at a time.
+  let models_ = 0;
+  const create = async (targets: RolloutRecord['targets'], name = `clf-${++models_}`) => {
+    if (!(await models.latest(name))) await models.push(name, mlp(1), { actor: 'test' });
+    return controller.create({
+      model: { name, version: 1 },
+      targets,
+      spec: presetSpec('all-at-once'),
+      actor: 'op',
+    });
+  };
+  const install = (s: Sent) => s.command as InstallCommand;
   const update = (rollout: RolloutRecord, deviceId: string, state: UpdateMessage['state']) => {
     const device = rollout.devices.find((d) => d.deviceId === deviceId)!;
     return controller.onUpdate(deviceId, {
@@ -110,7 +121,7 @@ describe('RolloutController', () => {
       type: 'update',
       id: crypto.randomUUID(),
       ts: 0,
-      commandId: device.commandId,
+      commandId: device.commandId!,
       rolloutId: rollout.id,
       model: rollout.model,
       state,
@@ -125,8 +136,9 @@ describe('RolloutController', () => {
     expect(rollout.devices.map((d) => d.deviceId)).toEqual([...ids].sort());
     expect(sent.map((s) => s.storedState)).toEqual(['pending', 'pending', 'pending']);
     expect(new Set(sent.map((s) => s.command.id)).size).toBe(3);
-    const version = await models.get('clf', 1);
-    for (const { deviceId, command } of sent) {
+    const version = await models.get(rollout.model.name, 1);
+    for (const { deviceId, command } of sent as { deviceId: string; command: InstallCommand }[]) {
+      expect(command.mode).toBe('activate');
       expect(command.id).toBe(rollout.devices.find((d) => d.deviceId === deviceId)!.commandId);
       expect(command.rolloutId).toBe(rollout.id);
       expect(JSON.parse(command.manifest)).toEqual(version.manifest);
@@ -173,7 +185,7 @@ describe('RolloutController', () => {
 
   it('sends the manifest the registry holds at send time', async () => {
     const rollout = await create({ devices: [ids[2]!] });
-    const key = versionKey('clf', 1);
+    const key = versionKey(rollout.model.name, 1);
     const versions = store.db.collection<ModelVersionRecord>('model-versions');
     const original = (await versions.get(key))!;
     try {
@@ -181,7 +193,7 @@ describe('RolloutController', () => {
       sent.length = 0;
       await controller.onDeviceOnline(ids[2]!);
       const resent = sent.find((s) => s.command.rolloutId === rollout.id)!;
-      expect(JSON.parse(resent.command.manifest).labels).toEqual({ edited: 'yes' });
+      expect(JSON.parse(install(resent).manifest).labels).toEqual({ edited: 'yes' });
     } finally {
       await versions.put(key, original);
     }
@@ -212,7 +224,7 @@ describe('RolloutController', () => {
       controller.create({
         model: { name: 'clf', version: 9 },
         targets: { devices: [ids[0]!] },
-        strategy: 'all-at-once',
+        spec: presetSpec('all-at-once'),
         actor: 'op',
       }),
     ).rejects.toMatchObject({ code: 'not_found' });
@@ -223,5 +235,59 @@ describe('RolloutController', () => {
     await expect(create({ tags: { ring: 'none' } })).rejects.toMatchObject({ code: 'no_targets' });
     expect((await controller.list()).length).toBe(before);
     expect(sent).toEqual([]);
+  });
+
+  it('allows one live rollout per model: a second is refused until the first has finished', async () => {
+    const first = await create({ devices: [ids[0]!] }, 'solo');
+    await expect(create({ devices: [ids[1]!] }, 'solo')).rejects.toMatchObject({
+      code: 'rollout_in_progress',
+      message: expect.stringContaining(first.id),
+    });
+    await update(first, ids[0]!, 'active');
+    expect((await controller.get(first.id)).status.phase).toBe('succeeded');
+    await expect(create({ devices: [ids[1]!] }, 'solo')).resolves.toMatchObject({ model: { name: 'solo' } });
+  });
+
+  it('operator actions: abort sends rollbacks to devices that got the version; a wrong phase is a 409', async () => {
+    const rollout = await create({ tags: { ring: 'early' } });
+    const [a, b] = rollout.devices.map((d) => d.deviceId) as [string, string];
+    await update(rollout, a, 'active');
+    sent.length = 0;
+    const aborted = await controller.act(rollout.id, { type: 'abort', reason: 'bad build' }, 'alice');
+    expect(aborted.status).toMatchObject({
+      phase: 'aborted',
+      abort: { by: 'alice', reason: { message: 'bad build' } },
+    });
+    expect(sent.map((s) => [s.deviceId, s.command.type])).toEqual([
+      [a, 'rollback'],
+      [b, 'rollback'],
+    ]);
+    expect(sent[0]!.command).toMatchObject({ model: rollout.model, reason: { code: 'operator_abort' } });
+    await expect(controller.act(rollout.id, { type: 'resume' }, 'alice')).rejects.toMatchObject({
+      code: 'invalid_phase',
+    });
+    await expect(controller.act('ro-nope', { type: 'pause' }, 'alice')).rejects.toMatchObject({
+      code: 'not_found',
+    });
+  });
+
+  it('after a restart resumes unfinished rollouts without re-sending to finished devices', async () => {
+    const rollout = await create({ tags: { ring: 'early' } });
+    const [a, b] = rollout.devices.map((d) => d.deviceId) as [string, string];
+    await update(rollout, a, 'active');
+    controller.close();
+    const restarted = new RolloutController(stored, devices, models, sender, {
+      publicUrl: 'http://fleet.test',
+      now: clock.now,
+      log: pino({ level: 'silent' }),
+    });
+    sent.length = 0;
+    await restarted.start();
+    expect(sent.filter((s) => s.command.rolloutId === rollout.id)).toEqual([]);
+    clock.advance(31_000); // past the re-send interval: the silent device gets the same command again
+    await restarted.start();
+    const resent = sent.filter((s) => s.command.rolloutId === rollout.id);
+    expect(resent.map((s) => [s.deviceId, s.command.id])).toEqual([[b, rollout.devices[1]!.commandId]]);
+    restarted.close();
   });
 });

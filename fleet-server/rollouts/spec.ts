@@ -1,0 +1,242 @@
+/**
+ * A rollout's spec: the ordered steps it goes through and the gates that guard them (Argo Rollouts' split:
+ * the spec never changes after creation; the status, in state.ts, is what moves). Presets build the common
+ * shapes; cohorts come from a stable hash of device id and rollout id. Pure.
+ *
+ * Steps:
+ * - `setPercent n`: the first ⌈n% of targets⌉ (by cohort rank, at least one) run the new version; devices
+ *   already shadowing it are switched with `activate`, others get an install. The step ends when every
+ *   device of the cohort has finished (active, failed, skipped).
+ * - `pause`: for `durationS`, or — without one — until an operator resumes.
+ * - `analysis`: measures the gates every `intervalS` on the data since the step began, for `windowS`.
+ * - `shadow`: every target installs the new version in shadow mode, mirrors `percent`% of its live requests
+ *   to it for `durationS`, and the shadow gates (agreement, latency) decide.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const GATE_METRICS = [
+  /** Cohort devices whose install failed, over cohort devices that finished. Absolute. */
+  'activation_failure_share',
+  /** Canary inference error rate minus the control cohort's (both on the same window). */
+  'error_rate',
+  /** Canary p95 latency over control p95 (merged histograms). In a shadow step: candidate over active. */
+  'p95_latency_ratio',
+  /** Share of canary devices reporting drift (drift reporting arrives with issue 5). */
+  'drift_share',
+  /** Compared shadow requests whose outputs agreed. */
+  'shadow_agreement',
+] as const;
+export type GateMetric = (typeof GATE_METRICS)[number];
+
+/** Which way each metric must go to pass. */
+export const GATE_DIRECTION: Record<GateMetric, '<=' | '>='> = {
+  activation_failure_share: '<=',
+  error_rate: '<=',
+  p95_latency_ratio: '<=',
+  drift_share: '<=',
+  shadow_agreement: '>=',
+};
+
+export const GateSchema = z
+  .object({
+    metric: z.enum(GATE_METRICS),
+    /** Pass when `value <= threshold` (or `>=` for shadow_agreement). */
+    threshold: z.number().finite(),
+    /**
+     * Fewest observations for a verdict: finished cohort devices (activation_failure_share), requests on
+     * each side (error_rate, p95_latency_ratio), compared requests (shadow_agreement), reporting devices
+     * (drift_share). Below it the gate is inconclusive.
+     */
+    minSamples: z.number().int().nonnegative(),
+    /** Failed measurements tolerated within one analysis; one more fails the gate. */
+    failureLimit: z.number().int().nonnegative().default(0),
+  })
+  .strict();
+export type Gate = z.infer<typeof GateSchema>;
+export type GateInput = z.input<typeof GateSchema>;
+
+/** The standard canary gates. */
+export const DEFAULT_GATES: Gate[] = [
+  { metric: 'activation_failure_share', threshold: 0, minSamples: 1, failureLimit: 0 },
+  { metric: 'error_rate', threshold: 0.01, minSamples: 50, failureLimit: 0 },
+  { metric: 'p95_latency_ratio', threshold: 1.5, minSamples: 50, failureLimit: 0 },
+];
+
+/** The standard shadow gates. */
+export const DEFAULT_SHADOW_GATES: Gate[] = [
+  { metric: 'shadow_agreement', threshold: 0.95, minSamples: 50, failureLimit: 0 },
+  { metric: 'p95_latency_ratio', threshold: 1.5, minSamples: 50, failureLimit: 0 },
+];
+
+export const StepSchema = z.union([
+  z.object({ setPercent: z.number().int().min(1).max(100) }).strict(),
+  z
+    .object({
+      pause: z
+        .object({
+          durationS: z
+            .number()
+            .int()
+            .positive()
+            .max(30 * 86_400)
+            .optional(),
+        })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({
+      analysis: z
+        .object({
+          /** Default: the rollout's gates. */
+          gates: z.array(GateSchema).min(1).max(16).optional(),
+          windowS: z.number().int().positive().max(86_400).default(60),
+          intervalS: z.number().int().positive().max(3600).default(10),
+        })
+        .strict(),
+    })
+    .strict(),
+  z
+    .object({
+      shadow: z
+        .object({
+          /** Share of each device's live requests mirrored to the candidate. */
+          percent: z.number().min(1).max(100).default(100),
+          durationS: z.number().int().positive().max(86_400).default(60),
+          /** Shorthand for the shadow_agreement gate's threshold. */
+          minAgreement: z.number().min(0).max(1).default(0.95),
+          gates: z.array(GateSchema).min(1).max(16).optional(),
+          intervalS: z.number().int().positive().max(3600).default(10),
+        })
+        .strict(),
+    })
+    .strict(),
+]);
+export type Step = z.infer<typeof StepSchema>;
+export type StepInput = z.input<typeof StepSchema>;
+
+export const STRATEGIES = ['all-at-once', 'canary', 'blue-green', 'custom'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+export const RolloutSpecSchema = z
+  .object({
+    strategy: z.enum(STRATEGIES),
+    steps: z.array(StepSchema).min(1).max(64),
+    /** Gates of analysis steps that name none. */
+    gates: z.array(GateSchema).min(1).max(16).default(DEFAULT_GATES),
+    /** How long a device may take to finish an install (it may be offline) before `onDeviceTimeout`. */
+    deviceTimeoutS: z
+      .number()
+      .int()
+      .positive()
+      .max(30 * 86_400)
+      .default(900),
+    onDeviceTimeout: z.enum(['fail', 'skip']).default('fail'),
+  })
+  .strict()
+  .refine((s) => s.steps.some((step) => 'setPercent' in step && step.setPercent === 100), {
+    message: 'a rollout must end with every target on the new version: add setPercent 100',
+  });
+export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
+
+export interface PresetOptions {
+  /** Canary percentages, increasing, ending at 100 (default 5, 25, 100). */
+  steps?: number[] | undefined;
+  /** A pause before each analysis of a canary step. */
+  bakeS?: number | undefined;
+  /** Replaces the default gates. */
+  gates?: GateInput[] | undefined;
+  /** Analysis window (canary) or shadow duration (blue-green). */
+  windowS?: number | undefined;
+  shadowPercent?: number | undefined;
+  minAgreement?: number | undefined;
+  deviceTimeoutS?: number | undefined;
+  onDeviceTimeout?: 'fail' | 'skip' | undefined;
+}
+
+/** The spec of a preset strategy. Throws ZodError naming the problem for bad options. */
+export function presetSpec(strategy: Exclude<Strategy, 'custom'>, options: PresetOptions = {}): RolloutSpec {
+  const steps: StepInput[] = [];
+  if (strategy === 'all-at-once') {
+    steps.push({ setPercent: 100 });
+  } else if (strategy === 'canary') {
+    const percents = options.steps ?? [5, 25, 100];
+    if (percents.at(-1) !== 100) throw validation('canary steps must end at 100');
+    for (let i = 0; i < percents.length; i++) {
+      if (i > 0 && percents[i]! <= percents[i - 1]!) throw validation('canary steps must increase');
+      steps.push({ setPercent: percents[i]! });
+      if (percents[i] === 100) break;
+      if (options.bakeS) steps.push({ pause: { durationS: options.bakeS } });
+      steps.push({ analysis: options.windowS ? { windowS: options.windowS } : {} });
+    }
+  } else {
+    steps.push({
+      shadow: {
+        ...(options.shadowPercent !== undefined ? { percent: options.shadowPercent } : {}),
+        ...(options.windowS !== undefined ? { durationS: options.windowS } : {}),
+        ...(options.minAgreement !== undefined ? { minAgreement: options.minAgreement } : {}),
+      },
+    });
+    steps.push({ setPercent: 100 });
+  }
+  return RolloutSpecSchema.parse({
+    strategy,
+    steps,
+    ...(options.gates ? { gates: options.gates } : {}),
+    ...(options.deviceTimeoutS !== undefined ? { deviceTimeoutS: options.deviceTimeoutS } : {}),
+    ...(options.onDeviceTimeout !== undefined ? { onDeviceTimeout: options.onDeviceTimeout } : {}),
+  });
+}
+
+function validation(message: string): z.ZodError {
+  return new z.ZodError([{ code: 'custom', message, path: ['steps'], input: undefined }]);
+}
+
+/**
+ * `p95_latency_ratio<=1.2`, `error_rate<=0.02/200` (threshold / minSamples), `shadow_agreement>=0.98`.
+ * The operator must match the metric's direction. Returns a Gate or throws an Error naming the problem.
+ */
+export function parseGate(
+  text: string,
+  defaults: Gate[] = [...DEFAULT_GATES, ...DEFAULT_SHADOW_GATES],
+): Gate {
+  const match = /^\s*([a-z0-9_]+)\s*(<=|>=)\s*([0-9.eE+-]+)\s*(?:\/\s*(\d+))?\s*$/.exec(text);
+  if (!match) throw new Error(`gate '${text}' must look like METRIC<=VALUE or METRIC>=VALUE[/MIN_SAMPLES]`);
+  const [, metric, op, value, min] = match;
+  if (!(GATE_METRICS as readonly string[]).includes(metric!)) {
+    throw new Error(`gate '${text}': unknown metric '${metric}' (one of ${GATE_METRICS.join(', ')})`);
+  }
+  const m = metric as GateMetric;
+  if (GATE_DIRECTION[m] !== op)
+    throw new Error(`gate '${text}': ${m} passes with ${GATE_DIRECTION[m]}, not ${op}`);
+  const threshold = Number(value);
+  if (!Number.isFinite(threshold)) throw new Error(`gate '${text}': '${value}' is not a number`);
+  const base = defaults.find((g) => g.metric === m);
+  return {
+    metric: m,
+    threshold,
+    minSamples: min !== undefined ? Number(min) : (base?.minSamples ?? 1),
+    failureLimit: base?.failureLimit ?? 0,
+  };
+}
+
+/** A device's place in the rollout's cohort order: uniform in [0, 1), stable per (device, rollout). */
+export function cohortKey(deviceId: string, rolloutId: string): number {
+  const digest = createHash('sha256').update(`${rolloutId}\u0000${deviceId}`).digest();
+  return digest.readUInt32BE(0) / 0x1_0000_0000;
+}
+
+/** How many of `total` targets a percentage covers: ⌈p·total/100⌉, at least one for p > 0. */
+export function cohortSize(percent: number, total: number): number {
+  if (percent <= 0 || total === 0) return 0;
+  return Math.min(total, Math.max(1, Math.ceil((percent * total) / 100 - 1e-9)));
+}
+
+export function describeStep(step: Step): string {
+  if ('setPercent' in step) return `setPercent ${step.setPercent}`;
+  if ('pause' in step)
+    return step.pause.durationS ? `pause ${step.pause.durationS} s` : 'pause until resumed';
+  if ('shadow' in step) return `shadow ${step.shadow.percent}% for ${step.shadow.durationS} s`;
+  return `analysis ${step.analysis.windowS} s`;
+}
