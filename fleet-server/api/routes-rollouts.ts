@@ -48,6 +48,8 @@ const CreateRolloutSchema = z
     /** Canary analysis window, or blue-green shadow duration, seconds. */
     windowS: z.number().int().positive().max(86_400).optional(),
     shadowPercent: z.number().min(1).max(100).optional(),
+    /** Canary: shadow on the first cohort before serving (default true). */
+    shadowFirst: z.boolean().optional(),
     minAgreement: z.number().min(0).max(1).optional(),
     deviceTimeoutS: z
       .number()
@@ -89,6 +91,7 @@ function specOf(body: z.infer<typeof CreateRolloutSchema>): RolloutSpec {
       gates,
       windowS: body.windowS,
       shadowPercent: body.shadowPercent,
+      shadowFirst: body.shadowFirst,
       minAgreement: body.minAgreement,
       deviceTimeoutS: body.deviceTimeoutS,
       onDeviceTimeout: body.onDeviceTimeout,

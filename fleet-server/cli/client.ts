@@ -193,6 +193,7 @@ export class ApiClient {
     windowS?: number | undefined;
     gates?: string[] | undefined;
     shadowPercent?: number | undefined;
+    shadowFirst?: boolean | undefined;
     minAgreement?: number | undefined;
     deviceTimeoutS?: number | undefined;
     onDeviceTimeout?: 'fail' | 'skip' | undefined;

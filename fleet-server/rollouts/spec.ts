@@ -9,8 +9,12 @@
  *   device of the cohort has finished (active, failed, skipped).
  * - `pause`: for `durationS`, or — without one — until an operator resumes.
  * - `analysis`: measures the gates every `intervalS` on the data since the step began, for `windowS`.
- * - `shadow`: every target installs the new version in shadow mode, mirrors `percent`% of its live requests
- *   to it for `durationS`, and the shadow gates (agreement, latency) decide.
+ * - `shadow`: the first `cohortPercent`% of targets install the new version in shadow mode, mirror
+ *   `percent`% of their live requests to it for `durationS`, and the shadow gates (agreement, latency)
+ *   decide. A later setPercent switches shadowing devices with `activate`.
+ *
+ * The canary preset starts with a shadow step on its first cohort (unless `shadowFirst: false`): a candidate
+ * that predicts differently or runs slower is stopped before any device serves it.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -103,6 +107,8 @@ export const StepSchema = z.union([
         .object({
           /** Share of each device's live requests mirrored to the candidate. */
           percent: z.number().min(1).max(100).default(100),
+          /** Which targets shadow: the first ⌈cohortPercent%⌉ in cohort order (100: all, as blue-green). */
+          cohortPercent: z.number().int().min(1).max(100).default(100),
           durationS: z.number().int().positive().max(86_400).default(60),
           /** Shorthand for the shadow_agreement gate's threshold. */
           minAgreement: z.number().min(0).max(1).default(0.95),
@@ -145,6 +151,8 @@ export interface PresetOptions {
   steps?: number[] | undefined;
   /** A pause before each analysis of a canary step. */
   bakeS?: number | undefined;
+  /** Canary: shadow the candidate on the first cohort before it serves (default true). */
+  shadowFirst?: boolean | undefined;
   /** Replaces the default gates. */
   gates?: GateInput[] | undefined;
   /** Analysis window (canary) or shadow duration (blue-green). */
@@ -163,6 +171,16 @@ export function presetSpec(strategy: Exclude<Strategy, 'custom'>, options: Prese
   } else if (strategy === 'canary') {
     const percents = options.steps ?? [5, 25, 100];
     if (percents.at(-1) !== 100) throw validation('canary steps must end at 100');
+    if (options.shadowFirst !== false && percents[0]! < 100) {
+      steps.push({
+        shadow: {
+          cohortPercent: percents[0]!,
+          ...(options.shadowPercent !== undefined ? { percent: options.shadowPercent } : {}),
+          ...(options.windowS !== undefined ? { durationS: options.windowS } : {}),
+          ...(options.minAgreement !== undefined ? { minAgreement: options.minAgreement } : {}),
+        },
+      });
+    }
     for (let i = 0; i < percents.length; i++) {
       if (i > 0 && percents[i]! <= percents[i - 1]!) throw validation('canary steps must increase');
       steps.push({ setPercent: percents[i]! });
@@ -237,6 +255,9 @@ export function describeStep(step: Step): string {
   if ('setPercent' in step) return `setPercent ${step.setPercent}`;
   if ('pause' in step)
     return step.pause.durationS ? `pause ${step.pause.durationS} s` : 'pause until resumed';
-  if ('shadow' in step) return `shadow ${step.shadow.percent}% for ${step.shadow.durationS} s`;
+  if ('shadow' in step) {
+    const on = step.shadow.cohortPercent < 100 ? ` on ${step.shadow.cohortPercent}% of targets` : '';
+    return `shadow ${step.shadow.percent}%${on} for ${step.shadow.durationS} s`;
+  }
   return `analysis ${step.analysis.windowS} s`;
 }

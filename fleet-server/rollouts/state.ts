@@ -611,11 +611,14 @@ function runStep(
   }
 
   if ('shadow' in step) {
-    for (const d of r.devices) if (d.state === 'waiting') include(d, 'shadow', step.shadow.percent);
-    // Measuring starts once every device that can shadow does.
-    const ready = r.devices.every((d) => d.state === 'shadowing' || isFinished(d.state));
+    const size = cohortSize(step.shadow.cohortPercent, r.devices.length);
+    for (const d of r.devices)
+      if (d.rank < size && d.state === 'waiting') include(d, 'shadow', step.shadow.percent);
+    // Measuring starts once every device of the cohort that can shadow does.
+    const cohort = r.devices.filter((d) => d.rank < size);
+    const ready = cohort.every((d) => d.state === 'shadowing' || isFinished(d.state));
     if (!ready) return { rollout: r, done: 'wait', wakeAt: null };
-    if (!r.devices.some((d) => d.state === 'shadowing')) {
+    if (!cohort.some((d) => d.state === 'shadowing')) {
       return {
         rollout: abortWith(
           r,
@@ -738,7 +741,7 @@ function measure(
 export function gateInputs(r: RolloutRecord, view: FleetView): GateInputs {
   const percent = currentPercent(r);
   const size = cohortSize(percent, r.devices.length);
-  const cohort = r.devices.filter((d) => d.rank < size && d.mode !== 'shadow');
+  const cohort = r.devices.filter((d) => d.rank < size);
   const finished = cohort.filter((d) => d.state === 'active' || d.state === 'failed');
   const canary = emptyTraffic();
   const control = emptyTraffic();

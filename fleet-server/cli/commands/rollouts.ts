@@ -63,6 +63,7 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
       "a gate replacing the defaults, repeatable: 'p95_latency_ratio<=1.2', 'error_rate<=0.01/100' (value/min samples)",
       collect,
     )
+    .option('--no-shadow-first', 'canary: let the first cohort serve at once, without shadowing first')
     .option(
       '--shadow-percent <n>',
       'blue-green: share of live requests mirrored to the candidate',
@@ -97,6 +98,7 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
           window?: number;
           gate?: string[];
           shadowPercent?: number;
+          shadowFirst: boolean;
           minAgreement?: number;
           deviceTimeout?: number;
           onDeviceTimeout?: 'fail' | 'skip';
@@ -110,8 +112,13 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
         if (options.strategy !== 'canary' && (options.steps || options.bake)) {
           throw new UsageError('--steps and --bake are for --strategy canary');
         }
-        if (options.strategy !== 'blue-green' && (options.shadowPercent || options.minAgreement)) {
-          throw new UsageError('--shadow-percent and --min-agreement are for --strategy blue-green');
+        if (options.strategy === 'all-at-once' && (options.shadowPercent || options.minAgreement)) {
+          throw new UsageError(
+            '--shadow-percent and --min-agreement are for --strategy canary or blue-green',
+          );
+        }
+        if (options.strategy !== 'canary' && !options.shadowFirst) {
+          throw new UsageError('--no-shadow-first is for --strategy canary');
         }
         const targets =
           options.devices !== undefined ? { devices: options.devices } : { tags: options.tags! };
@@ -124,6 +131,7 @@ export function registerRollouts(program: Command, ctx: CliContext): void {
           windowS: options.window,
           gates: options.gate,
           shadowPercent: options.shadowPercent,
+          shadowFirst: options.shadowFirst ? undefined : false,
           minAgreement: options.minAgreement,
           deviceTimeoutS: options.deviceTimeout,
           onDeviceTimeout: options.onDeviceTimeout,

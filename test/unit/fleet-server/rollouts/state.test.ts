@@ -160,8 +160,9 @@ function shadowView(r: RolloutRecord, compared: number, agreed: number, candidat
   return { traffic: new Map(), shadow };
 }
 
+/** Canary without the shadow-first step, for the analysis gates (shadow-first has its own tests). */
 const canary = (options: Parameters<typeof presetSpec>[1] = {}) =>
-  presetSpec('canary', { windowS: 60, ...options });
+  presetSpec('canary', { windowS: 60, shadowFirst: false, ...options });
 
 describe('cohorts and specs', () => {
   it.each([
@@ -176,15 +177,16 @@ describe('cohorts and specs', () => {
     expect(cohortSize(percent, total)).toBe(size);
   });
 
-  it('canary preset: 5 → analysis → 25 → analysis → 100, with bake pauses when asked', () => {
+  it('canary preset: shadow on 5% → 5 → analysis → 25 → analysis → 100, with bake pauses when asked', () => {
     expect(presetSpec('canary').steps).toEqual([
+      { shadow: { percent: 100, cohortPercent: 5, durationS: 60, minAgreement: 0.95, intervalS: 10 } },
       { setPercent: 5 },
       { analysis: { windowS: 60, intervalS: 10 } },
       { setPercent: 25 },
       { analysis: { windowS: 60, intervalS: 10 } },
       { setPercent: 100 },
     ]);
-    expect(presetSpec('canary', { steps: [10, 100], bakeS: 600 }).steps).toEqual([
+    expect(presetSpec('canary', { steps: [10, 100], bakeS: 600, shadowFirst: false }).steps).toEqual([
       { setPercent: 10 },
       { pause: { durationS: 600 } },
       { analysis: { windowS: 60, intervalS: 10 } },
@@ -193,7 +195,7 @@ describe('cohorts and specs', () => {
     expect(() => presetSpec('canary', { steps: [10, 50] })).toThrow(/end at 100/);
     expect(() => presetSpec('canary', { steps: [50, 20, 100] })).toThrow(/increase/);
     expect(presetSpec('blue-green').steps).toEqual([
-      { shadow: { percent: 100, durationS: 60, minAgreement: 0.95, intervalS: 10 } },
+      { shadow: { percent: 100, cohortPercent: 100, durationS: 60, minAgreement: 0.95, intervalS: 10 } },
       { setPercent: 100 },
     ]);
     expect(RolloutSpecSchema.safeParse({ strategy: 'custom', steps: [{ setPercent: 50 }] }).success).toBe(
@@ -370,6 +372,7 @@ describe('reconcile: pauses and operator actions', () => {
           steps: [10, 100],
           gates: [{ metric: 'activation_failure_share', threshold: 0, minSamples: 1 }],
           windowS: 10,
+          shadowFirst: false,
         }),
         10,
       ),
@@ -436,6 +439,47 @@ describe('reconcile: pauses and operator actions', () => {
     expect(sim.r.status.events.map((e) => e.type)).toContain('promoted');
     expect(sim.r.status.step).toBe(4);
   });
+});
+
+describe('reconcile: canary with the first cohort shadowing first', () => {
+  it('a good candidate shadows on the first cohort, is activated there, then widens', () => {
+    const sim = new Sim(start(presetSpec('canary', { windowS: 30 }), 20));
+    sim.tick(0);
+    expect(sim.sent).toEqual([
+      { kind: 'install', deviceId: 'dev-00', id: 'c1', mode: 'shadow', shadowPercent: 100 },
+    ]);
+    sim.report('dev-00', 'shadowing', 3);
+    sim.tick(3);
+    for (let s = 13; s <= 33; s += 10) sim.tick(s, shadowView(sim.r, 100, 100));
+    expect(sim.kinds('dev-00')).toEqual(['install', 'activate']);
+    sim.report('dev-00', 'active', 34);
+    sim.tick(34);
+    expect(sim.r.status).toMatchObject({ step: 2, phase: 'progressing' });
+    expect(sim.installed()).toEqual(['dev-00']);
+  });
+
+  it.each([
+    ['predicts differently', 100, 70, 1, 'shadow_agreement'],
+    ['runs 5x slower', 100, 100, 5, 'p95_latency_ratio'],
+  ])(
+    'a candidate that %s is stopped in the first cohort, never served anywhere',
+    (_, compared, agreed, ms, metric) => {
+      const sim = new Sim(start(presetSpec('canary', { windowS: 30 }), 20));
+      sim.tick(0);
+      sim.report('dev-00', 'shadowing', 3);
+      sim.tick(3);
+      sim.tick(13, shadowView(sim.r, compared, agreed, ms));
+      expect(sim.r.status.phase).toBe('aborted');
+      expect(sim.r.status.abort!.reason.message).toContain(metric);
+      expect(sim.sent.map((c) => [c.deviceId, c.kind])).toEqual([
+        ['dev-00', 'install'],
+        ['dev-00', 'rollback'],
+      ]);
+      sim.report('dev-00', 'rolled_back', 14, 'rollback');
+      sim.tick(14);
+      expect(sim.r.status.phase).toBe('rolled_back');
+    },
+  );
 });
 
 describe('reconcile: blue-green', () => {
