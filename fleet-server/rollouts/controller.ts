@@ -142,11 +142,91 @@ export class RolloutController {
     await this.update(report.rolloutId, (r) => applyUpdate(r, deviceId, report, this.options.now()));
   }
 
-  /** A device came (back) online: send again whatever command of a live rollout it has not finished. */
+  /**
+   * A device came (back) online: send again whatever command of a live rollout it has not finished, and give
+   * it the production version of any model whose completed rollout targets it by tag but never reached it
+   * (it enrolled later, or was never part of it).
+   */
   async onDeviceOnline(deviceId: string): Promise<void> {
-    for (const rollout of await this.rollouts.values()) {
+    const all = await this.rollouts.values();
+    for (const rollout of all) {
       const planned = unfinishedFor(rollout, deviceId);
       if (planned) await this.send(rollout, planned);
+    }
+    await this.adopt(deviceId, all);
+  }
+
+  private async adopt(deviceId: string, all: RolloutRecord[]): Promise<void> {
+    const device = await this.devices.find(deviceId);
+    if (!device) return;
+    for (const summary of await this.models.list()) {
+      if (summary.production === null) continue;
+      if (device.models.some((m) => m.name === summary.name && m.version === summary.production)) continue;
+      // The newest completed rollout of the production version whose tags the device matches.
+      const rollout = all
+        .filter(
+          (r) =>
+            r.model.name === summary.name &&
+            r.model.version === summary.production &&
+            r.status.phase === 'succeeded' &&
+            r.targets.tags !== undefined &&
+            Object.keys(r.targets.tags).length > 0 &&
+            Object.entries(r.targets.tags).every(([k, v]) => device.tags[k] === v),
+        )
+        .at(-1);
+      if (!rollout || rollout.devices.some((d) => d.deviceId === deviceId)) continue;
+      const joined = await this.lock.run(rollout.id, async () => {
+        const current = (await this.rollouts.get(rollout.id))!;
+        if (current.devices.some((d) => d.deviceId === deviceId)) return null;
+        const at = this.options.now().toISOString();
+        const commandId = randomUUID();
+        const next: RolloutRecord = {
+          ...current,
+          devices: [
+            ...current.devices,
+            {
+              deviceId,
+              rank: current.devices.length,
+              state: 'pending',
+              commandId,
+              mode: 'activate',
+              shadowPercent: null,
+              activateId: null,
+              rollbackId: null,
+              reason: null,
+              executionProvider: null,
+              sentAt: at,
+              updatedAt: at,
+            },
+          ],
+          status: {
+            ...current.status,
+            events: [
+              ...current.status.events,
+              {
+                at,
+                type: 'joined',
+                message: `${deviceId} joined the targets later: installing the production version`,
+              },
+            ].slice(-200),
+          },
+        };
+        await this.rollouts.put(next.id, next);
+        return { next, commandId };
+      });
+      if (joined) {
+        this.options.log.info(
+          { deviceId, rolloutId: rollout.id, model: rollout.model },
+          'late device gets production',
+        );
+        await this.send(joined.next, {
+          kind: 'install',
+          deviceId,
+          id: joined.commandId,
+          mode: 'activate',
+          shadowPercent: 100,
+        });
+      }
     }
   }
 

@@ -3,7 +3,7 @@
  * any recent time span (merged histograms, summed counts). Stamped with the fleet's receive time, so device
  * clock skew cannot move a window in or out of an analysis.
  *
- * Storage: `telemetry-windows` `<deviceId>/<receivedAt ms, 13 digits>` → TelemetryWindow. Windows older than
+ * Storage: `telemetry-windows` `<deviceId>/<receivedAt ms, 13 digits>/<message id>` → TelemetryWindow. Windows older than
  * the retention are pruned as a device's new ones arrive.
  */
 import { emptyBuckets, LATENCY_BUCKETS, mergeBuckets } from '../../shared/histogram.js';
@@ -53,7 +53,8 @@ export class TelemetryWindows {
           s.candidateLatencyBuckets.length === LATENCY_BUCKETS,
       ),
     };
-    await this.windows.put(`${deviceId}/${String(receivedAt).padStart(13, '0')}`, window);
+    // The message id keeps two windows received in the same millisecond apart.
+    await this.windows.put(`${deviceId}/${String(receivedAt).padStart(13, '0')}/${message.id}`, window);
     const writes = (this.writesSincePrune.get(deviceId) ?? 0) + 1;
     this.writesSincePrune.set(deviceId, writes);
     if (writes >= PRUNE_EVERY) {

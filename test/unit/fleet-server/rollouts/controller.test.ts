@@ -290,4 +290,28 @@ describe('RolloutController', () => {
     expect(resent.map((s) => [s.deviceId, s.command.id])).toEqual([[b, rollout.devices[1]!.commandId]]);
     restarted.close();
   });
+
+  it('a device that joins the targets later gets the production version when it comes online', async () => {
+    const rollout = await create({ tags: { ring: 'late' } }, 'joiner');
+    await update(rollout, ids[2]!, 'active');
+    await models.setAlias('joiner', 'production', 1, 'test');
+    const { token } = await devices.createEnrollmentToken({ tags: { ring: 'late' }, expiresInSeconds: 3600 });
+    const late = (await devices.enroll({ token, facts: {} }, enrollContext)).deviceId;
+    sent.length = 0;
+    await controller.onDeviceOnline(late);
+    await controller.onDeviceOnline(late); // once only
+    expect(sent.map((s) => [s.deviceId, s.command.type, s.command.rolloutId])).toEqual([
+      [late, 'install', rollout.id],
+    ]);
+    const joined = await controller.get(rollout.id);
+    expect(joined.devices.find((d) => d.deviceId === late)).toMatchObject({
+      state: 'pending',
+      mode: 'activate',
+    });
+    expect(joined.status.events.at(-1)).toMatchObject({ type: 'joined' });
+    // Devices of other tags are left alone.
+    sent.length = 0;
+    await controller.onDeviceOnline(ids[0]!);
+    expect(sent.filter((s) => s.command.rolloutId === rollout.id)).toEqual([]);
+  });
 });
