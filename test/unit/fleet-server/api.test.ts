@@ -377,6 +377,103 @@ describe('fleet HTTP API', () => {
     });
   });
 
+  describe('progressive rollouts', () => {
+    it('creates a canary from options, shows its spec, and lets roles act: operator pauses, admin promotes', async () => {
+      await enroll({ tags: { fleet: 'c' } });
+      await enroll({ tags: { fleet: 'c' } });
+      expect((await call('POST', '/api/v1/models/canaried/versions', { body: mlp(5, 8) })).status).toBe(201);
+      const created = await call('POST', '/api/v1/rollouts', {
+        body: {
+          model: { name: 'canaried', version: 1 },
+          targets: { tags: { fleet: 'c' } },
+          strategy: 'canary',
+          steps: [50, 100],
+          gates: ['p95_latency_ratio<=1.2', 'error_rate<=0.02/10'],
+          windowS: 30,
+          shadowFirst: false,
+        },
+      });
+      expect(created.status).toBe(201);
+      expect(created.json.spec.steps).toEqual([
+        { setPercent: 50 },
+        { analysis: { windowS: 30, intervalS: 10 } },
+        { setPercent: 100 },
+      ]);
+      expect(created.json.spec.gates).toEqual([
+        { metric: 'p95_latency_ratio', threshold: 1.2, minSamples: 50, failureLimit: 0 },
+        { metric: 'error_rate', threshold: 0.02, minSamples: 10, failureLimit: 0 },
+      ]);
+      expect(created.json).toMatchObject({
+        phase: 'progressing',
+        percent: 50,
+        summary: { pending: 1, waiting: 1 },
+      });
+      const id = created.json.id;
+
+      const again = await call('POST', '/api/v1/rollouts', {
+        body: { model: { name: 'canaried', version: 1 }, targets: { tags: { fleet: 'c' } } },
+      });
+      expect(again.status).toBe(409);
+      expect(again.json.error.code).toBe('rollout_in_progress');
+
+      const viewer = await tokenFor('viewer');
+      const operator = await tokenFor('operator');
+      expect((await call('POST', `/api/v1/rollouts/${id}/pause`, { token: viewer })).status).toBe(403);
+      const paused = await call('POST', `/api/v1/rollouts/${id}/pause`, {
+        token: operator,
+        body: { reason: 'checking' },
+      });
+      expect(paused.json.status.pause).toMatchObject({
+        kind: 'operator',
+        by: expect.any(String),
+        reason: { message: 'checking' },
+      });
+      expect((await call('POST', `/api/v1/rollouts/${id}/pause`, { token: operator })).json.error.code).toBe(
+        'invalid_phase',
+      );
+      expect((await call('POST', `/api/v1/rollouts/${id}/promote`, { token: operator })).status).toBe(403);
+      sent.length = 0;
+      const promoted = await call('POST', `/api/v1/rollouts/${id}/promote`);
+      expect(promoted.status).toBe(200);
+      expect(promoted.json.percent).toBe(100);
+      expect(sent).toHaveLength(1); // the device outside the first cohort
+      const aborted = await call('POST', `/api/v1/rollouts/${id}/abort`, {
+        token: operator,
+        body: { reason: 'no' },
+      });
+      expect(aborted.json).toMatchObject({
+        phase: 'aborted',
+        status: { abort: { reason: { code: 'operator_abort', message: 'no' } } },
+      });
+    });
+
+    it('refuses bad specs with a clear 400', async () => {
+      const bad = async (body: Record<string, unknown>) => {
+        const res = await call('POST', '/api/v1/rollouts', {
+          body: { model: { name: 'clf', version: 1 }, targets: { tags: { fleet: 'c' } }, ...body },
+        });
+        expect(res.status).toBe(400);
+        return res.json.error;
+      };
+      expect(await bad({ strategy: 'canary', steps: [10, 50] })).toMatchObject({
+        code: 'invalid_spec',
+        message: expect.stringContaining('end at 100'),
+      });
+      expect(await bad({ strategy: 'canary', gates: ['speed<=2'] })).toMatchObject({
+        code: 'invalid_gate',
+        message: expect.stringContaining("unknown metric 'speed'"),
+      });
+      expect(await bad({ strategy: 'custom' })).toMatchObject({ code: 'invalid_spec' });
+      expect(await bad({ strategy: 'custom', spec: { steps: [{ setPercent: 30 }] } })).toMatchObject({
+        message: expect.stringContaining('setPercent 100'),
+      });
+      expect(await bad({ strategy: 'rainbow' })).toMatchObject({ code: 'invalid_input' });
+      expect(await bad({ strategy: 'all-at-once', spec: { steps: [] } })).toMatchObject({
+        code: 'invalid_spec',
+      });
+    });
+  });
+
   describe('data pool', () => {
     const csv = 'a,b,label\n1,2,x\n3,4,y\n5,6,x\n';
     it('imports a CSV into a new task, reports stats and snapshots it', async () => {
