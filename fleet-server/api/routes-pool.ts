@@ -24,7 +24,8 @@ const ImportQuerySchema = z.object({
     .default('upload'),
 });
 
-function taskName(raw: string): string {
+/** A task name from a URL, or a 400 naming what is wrong with it. */
+export function taskName(raw: string): string {
   const parsed = TaskNameSchema.safeParse(raw);
   if (!parsed.success)
     throw new ValidationError(`invalid task name '${raw}': ${parsed.error.issues[0]?.message}`);

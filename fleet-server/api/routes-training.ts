@@ -3,19 +3,11 @@
  * runs with their live progress (viewer).
  */
 import { Hono } from 'hono';
-import { ValidationError } from '../../shared/errors.js';
-import { TaskNameSchema } from '../../shared/pool.js';
 import { TrainRequestSchema } from '../training/runs.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
-
-function taskName(raw: string): string {
-  const parsed = TaskNameSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new ValidationError(`invalid task name '${raw}': ${parsed.error.issues[0]?.message}`);
-  return parsed.data;
-}
+import { taskName } from './routes-pool.js';
 
 export function trainingRoutes(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();

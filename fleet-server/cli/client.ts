@@ -12,6 +12,7 @@ import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
 import type { LineageView } from '../registry/lineage.js';
 import type { Alias, AliasRecord, ModelSummary, ModelVersionRecord } from '../registry/models.js';
+import type { PresetOptions } from '../rollouts/spec.js';
 import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
 import type { TrainingRunRecord } from '../training/runs.js';
 
@@ -184,20 +185,15 @@ export class ApiClient {
     });
   }
 
-  createRollout(body: {
-    model: ModelRef;
-    targets: RolloutTargets;
-    strategy?: string;
-    steps?: number[] | undefined;
-    bakeS?: number | undefined;
-    windowS?: number | undefined;
-    gates?: string[] | undefined;
-    shadowPercent?: number | undefined;
-    shadowFirst?: boolean | undefined;
-    minAgreement?: number | undefined;
-    deviceTimeoutS?: number | undefined;
-    onDeviceTimeout?: 'fail' | 'skip' | undefined;
-  }): Promise<Rollout> {
+  /** A preset strategy with its options; gates as expressions (`p95_latency_ratio<=1.2`). */
+  createRollout(
+    body: Omit<PresetOptions, 'gates'> & {
+      model: ModelRef;
+      targets: RolloutTargets;
+      strategy?: string;
+      gates?: string[] | undefined;
+    },
+  ): Promise<Rollout> {
     return this.request('POST', '/api/v1/rollouts', { json: body });
   }
 

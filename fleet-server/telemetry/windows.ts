@@ -8,6 +8,7 @@
  */
 import { emptyBuckets, LATENCY_BUCKETS, mergeBuckets } from '../../shared/histogram.js';
 import type { ShadowStats, TelemetryMessage } from '../../shared/protocol/messages.js';
+import { emptyShadowTraffic } from '../rollouts/gates.js';
 import type { FleetView } from '../rollouts/state.js';
 import type { Collection } from '../store/db.js';
 
@@ -92,14 +93,7 @@ export class TelemetryWindows {
         }
         for (const s of w.shadow) {
           if (s.candidate.name !== model.name || s.candidate.version !== model.version) continue;
-          const agg = shadow.get(deviceId) ?? {
-            compared: 0,
-            agreed: 0,
-            dropped: 0,
-            errors: 0,
-            activeLatencyBuckets: emptyBuckets(),
-            candidateLatencyBuckets: emptyBuckets(),
-          };
+          const agg = shadow.get(deviceId) ?? emptyShadowTraffic();
           agg.compared += s.compared;
           agg.agreed += s.agreed;
           agg.dropped += s.dropped;
