@@ -21,6 +21,7 @@ import {
   applyUpdate,
   type FleetView,
   isFinal,
+  measurementDue,
   newRollout,
   type OperatorAction,
   type PlannedCommand,
@@ -237,7 +238,7 @@ export class RolloutController {
       if (!stored) throw new NotFoundError('rollout', id);
       const mutated = mutate(stored);
       const now = this.options.now();
-      const view = await this.viewFor(mutated);
+      const view = await this.viewFor(mutated, now);
       const { rollout, commands, nextCheckAt } = reconcile(mutated, view, now, () => randomUUID());
       if (rollout !== stored) await this.rollouts.put(id, rollout);
       for (const command of commands) await this.send(rollout, command);
@@ -262,9 +263,10 @@ export class RolloutController {
     });
   }
 
-  private async viewFor(rollout: RolloutRecord): Promise<FleetView> {
+  /** Telemetry since the analysis began, only when a measurement is due: reports in between stay cheap. */
+  private async viewFor(rollout: RolloutRecord, now: Date): Promise<FleetView> {
     const analysis = rollout.status.analysis;
-    if (!this.options.telemetry || !analysis || analysis.step !== rollout.status.step) return EMPTY_VIEW;
+    if (!this.options.telemetry || !analysis || !measurementDue(rollout, now)) return EMPTY_VIEW;
     return this.options.telemetry.view(
       rollout.devices.map((d) => d.deviceId),
       rollout.model,

@@ -737,6 +737,23 @@ function measure(
   };
 }
 
+/**
+ * Whether reconciling now may take a gate measurement (so the fleet view is worth building): the rollout
+ * is progressing in an analysis or shadow step whose measurement is due. Mirrors `measure`'s timing.
+ */
+export function measurementDue(r: RolloutRecord, now: Date): boolean {
+  if (r.status.phase !== 'progressing') return false;
+  const step = r.spec.steps[r.status.step];
+  if (!step || !('analysis' in step || 'shadow' in step)) return false;
+  const a = r.status.analysis;
+  if (!a || a.step !== r.status.step) return false; // a new analysis measures only after its first interval
+  const { windowS, intervalS } =
+    'analysis' in step ? step.analysis : { windowS: step.shadow.durationS, intervalS: step.shadow.intervalS };
+  const started = Date.parse(a.startedAt);
+  const due = a.lastAt === null ? started + intervalS * 1000 : Date.parse(a.lastAt) + intervalS * 1000;
+  return now.getTime() >= Math.min(due, started + windowS * 1000);
+}
+
 /** Canary: cohort devices active on the new version. Control: targets not yet in any cohort. */
 export function gateInputs(r: RolloutRecord, view: FleetView): GateInputs {
   const percent = currentPercent(r);

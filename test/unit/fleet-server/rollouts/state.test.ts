@@ -15,6 +15,7 @@ import {
   applyAction,
   applyUpdate,
   type FleetView,
+  measurementDue,
   newRollout,
   type PlannedCommand,
   type RolloutRecord,
@@ -548,6 +549,37 @@ describe('reconcile: timeouts, re-sends and restarts', () => {
     const again = reconcile(before, traffic(before, { requests: 100, latencyMs: 1 }), at(12), () => 'never');
     expect(again.commands).toEqual([]);
     expect(again.rollout).toEqual(before);
+  });
+
+  it('measurementDue says exactly when a tick takes a measurement (the controller builds the view only then)', () => {
+    const sim = new Sim(start(presetSpec('canary', { windowS: 25 }), 20));
+    const seen: boolean[] = [];
+    for (let s = 0; s <= 200; s += 3) {
+      const due = measurementDue(sim.r, at(s));
+      const before = sim.r.status.analysis?.measurements.length ?? 0;
+      const stepBefore = sim.r.status.step;
+      sim.tick(
+        s,
+        sim.r.devices.some((d) => d.state === 'shadowing')
+          ? shadowView(sim.r, 100, 100)
+          : traffic(sim.r, { requests: 100, latencyMs: 1 }),
+      );
+      for (const d of sim.r.devices) {
+        if (d.state === 'pending') sim.report(d.deviceId, d.mode === 'shadow' ? 'shadowing' : 'active', s);
+        if (d.state === 'shadowing' && d.activateId) sim.report(d.deviceId, 'active', s);
+      }
+      const measured =
+        sim.r.status.step !== stepBefore || (sim.r.status.analysis?.measurements.length ?? 0) > before;
+      if (due) expect(measured, `tick at ${s}`).toBe(true);
+      if (!due)
+        expect(
+          (sim.r.status.analysis?.measurements.length ?? 0) > before && sim.r.status.step === stepBefore,
+          `tick at ${s}`,
+        ).toBe(false);
+      seen.push(due);
+    }
+    expect(seen.filter(Boolean).length).toBeGreaterThan(5);
+    expect(sim.r.status.phase).toBe('succeeded');
   });
 
   it('names the command a device still owes when it comes back online', () => {
