@@ -43,6 +43,8 @@ export const AgentConfigSchema = z.object({
   sampleBatchMaxAgeMs: z.number().int().min(10).default(5_000),
   /** Samples kept while the fleet is unreachable; beyond, the oldest are dropped (and reported). */
   outboxLimit: z.number().int().min(1).default(100_000),
+  /** Mirrored requests waiting for a shadowing candidate; beyond, mirrors are dropped (and counted). */
+  shadowQueueLimit: z.number().int().min(1).default(64),
   /** Inference latencies kept per model for the telemetry percentiles. */
   latencyWindow: z.number().int().min(16).default(4096),
 });

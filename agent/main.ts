@@ -19,6 +19,7 @@ import { connectLink } from './link/mqtt.js';
 import { ModelHost } from './runtime/host.js';
 import { type ModelRuntime, OrtRuntime } from './runtime/ort.js';
 import { selfTest } from './runtime/selftest.js';
+import { ShadowRunner } from './runtime/shadow.js';
 import { otherSlot, type Slot, SlotStore } from './runtime/slots.js';
 import { createInferenceApi } from './server/app.js';
 import { AgentDb } from './store.js';
@@ -57,6 +58,11 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     new Promise<void>(() => {
       (faults.announce ?? ((l) => process.stdout.write(`${l}\n`)))(`fault: hanging at ${state}`);
     });
+  const shadow = new ShadowRunner({
+    capacity: config.shadowQueueLimit,
+    random: Math.random,
+    now: () => performance.now(),
+  });
   const effects = new UpdateEffects({
     identity,
     profile,
@@ -64,6 +70,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     slots,
     host,
     runtime,
+    shadow,
     maxManifestBytes: config.maxManifestBytes,
     downloadAttempts: config.downloadAttempts,
     now: () => new Date(),
@@ -98,7 +105,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
   link.onCommand((command) => {
     driver
       .submit(command)
-      .catch((err) => log.error({ err, commandId: command.id }, 'install command not accepted'));
+      .catch((err) => log.error({ err, commandId: command.id, type: command.type }, 'command not accepted'));
   });
   host.onChange(() => link.publishStatus(host.active()));
 
@@ -131,6 +138,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     agentVersion: AGENT_VERSION,
     maxBatchRows: config.maxBatchRows,
     capture,
+    shadow,
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.apiHost, port: config.apiPort }, () => resolve(s));
@@ -141,6 +149,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     intervalMs: config.telemetryIntervalMs,
     host,
     stats,
+    shadow,
     publish: (m) => link.publish(m),
     newId: randomUUID,
   });

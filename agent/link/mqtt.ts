@@ -11,8 +11,8 @@ import type { EnrollResponse } from '../../shared/api/enroll.js';
 import {
   type ActiveModel,
   assertNever,
+  type Command,
   encodeMessage,
-  type InstallCommand,
   type Message,
   PROTOCOL_VERSION,
   parseMessage,
@@ -30,7 +30,7 @@ export interface Link {
   publish(message: Message): void;
   /** Publish the retained online status with the current models. */
   publishStatus(models: ActiveModel[]): void;
-  onCommand(handler: (command: InstallCommand) => void): void;
+  onCommand(handler: (command: Command) => void): void;
   /** A compressed sample batch, QoS 1; resolves on PUBACK, rejects when offline (the outbox keeps it). */
   publishSamples(payload: Buffer): Promise<void>;
   readonly counters: LinkCounters;
@@ -53,7 +53,7 @@ export function connectLink(options: {
   const deviceId = identity.deviceId;
   const counters: LinkCounters = { invalidCommands: 0, droppedReports: 0, reconnects: 0 };
   const pending: { topic: string; payload: Buffer; retain: boolean }[] = [];
-  const handlers: ((command: InstallCommand) => void)[] = [];
+  const handlers: ((command: Command) => void)[] = [];
 
   const status = (online: boolean, models: ActiveModel[]): StatusMessage => ({
     v: PROTOCOL_VERSION,
@@ -108,7 +108,8 @@ export function connectLink(options: {
   client.on('error', (err) => log.warn({ err: err.message }, 'mqtt link error'));
   client.on('message', (_topic, payload) => {
     const parsed = parseMessage(payload);
-    if (!parsed.ok || parsed.message.type !== 'install') {
+    const type = parsed.ok ? parsed.message.type : null;
+    if (!parsed.ok || (type !== 'install' && type !== 'activate' && type !== 'rollback')) {
       counters.invalidCommands++;
       log.warn(
         { reason: parsed.ok ? `unexpected ${parsed.message.type}` : parsed.reason },
@@ -116,7 +117,7 @@ export function connectLink(options: {
       );
       return;
     }
-    for (const handler of handlers) handler(parsed.message);
+    for (const handler of handlers) handler(parsed.message as Command);
   });
 
   function send(topic: string, payload: Buffer, retain = false): void {

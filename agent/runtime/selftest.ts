@@ -8,11 +8,11 @@ import type { Golden } from '../../shared/manifest.js';
 import { toTypedData, worstMismatch } from '../../shared/tensors.js';
 import type { FeedTensor, LoadedModel } from './ort.js';
 
+/** Runs on the golden inputs after a passed self-test, so the first live requests do not pay the cold start. */
+export const WARM_UP_RUNS = 20;
+
 export async function selfTest(model: LoadedModel, golden: Golden): Promise<void> {
-  const feeds: Record<string, FeedTensor> = {};
-  for (const input of golden.inputs) {
-    feeds[input.name] = { dtype: input.dtype, data: toTypedData(input.dtype, input.data), dims: input.shape };
-  }
+  const feeds = goldenFeeds(golden);
   let outputs: Awaited<ReturnType<LoadedModel['run']>>;
   try {
     outputs = await model.run(feeds);
@@ -41,4 +41,21 @@ export async function selfTest(model: LoadedModel, golden: Golden): Promise<void
       );
     }
   }
+}
+
+/**
+ * Run the golden inputs a few more times: a fresh session's first runs are several times slower (allocation,
+ * kernel selection), which would otherwise land on the first live requests — and in a canary's latency gate.
+ */
+export async function warmUp(model: LoadedModel, golden: Golden, runs = WARM_UP_RUNS): Promise<void> {
+  const feeds = goldenFeeds(golden);
+  for (let i = 0; i < runs; i++) await model.run(feeds);
+}
+
+function goldenFeeds(golden: Golden): Record<string, FeedTensor> {
+  const feeds: Record<string, FeedTensor> = {};
+  for (const input of golden.inputs) {
+    feeds[input.name] = { dtype: input.dtype, data: toTypedData(input.dtype, input.data), dims: input.shape };
+  }
+  return feeds;
 }

@@ -13,6 +13,7 @@ import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
 import type { Capture } from '../capture/capture.js';
 import { MicroBatcher } from '../runtime/batcher.js';
 import type { ModelHost, ServingModel } from '../runtime/host.js';
+import type { ShadowRunner } from '../runtime/shadow.js';
 import type { InferenceStats } from '../telemetry/stats.js';
 import { type CompiledModel, compileModel } from './validate.js';
 
@@ -25,6 +26,8 @@ export interface ServerDeps {
   maxBatchRows: number;
   /** Data capture for the fleet's pool (absent: nothing is captured, feedback is acknowledged only). */
   capture?: Capture | undefined;
+  /** Candidates shadowing active models: a share of requests is mirrored to them after the response. */
+  shadow?: ShadowRunner | undefined;
 }
 
 const LabelSchema = z.union([z.string().min(1).max(128), z.number().finite()]);
@@ -147,7 +150,15 @@ export function createInferenceApi(deps: ServerDeps): Hono {
       });
     }
     const request = ready.validator.parse(body);
+    const ranAt = performance.now();
     const results = await ready.batcher.run(request.feeds);
+    deps.shadow?.offer(
+      { name: model.name, version: model.version },
+      request.feeds,
+      results,
+      model.manifest.outputs[0]!.name,
+      performance.now() - ranAt,
+    );
     const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
     // Every response carries an id, so the app can send ground truth for it later.
     const id = request.id ?? randomUUID();

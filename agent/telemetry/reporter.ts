@@ -1,16 +1,20 @@
 /**
- * Periodic telemetry: per serving model the window's requests, errors and latency percentiles, plus the
+ * Periodic telemetry: per serving model the window's requests, errors, latency percentiles and histogram,
+ * shadow comparisons of any candidate running beside it, plus the
  * process (RSS, heap, CPU share over the window) and the device (load, memory).
  */
 import { freemem, loadavg, totalmem } from 'node:os';
 import { PROTOCOL_VERSION, type TelemetryMessage } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
+import type { ShadowRunner } from '../runtime/shadow.js';
 import type { InferenceStats } from './stats.js';
 
 export function startTelemetry(options: {
   intervalMs: number;
   host: ModelHost;
   stats: InferenceStats;
+  /** Shadow comparisons of the window, when candidates run beside active models. */
+  shadow?: ShadowRunner;
   publish: (message: TelemetryMessage) => void;
   newId: () => string;
 }): { stop(): void } {
@@ -35,6 +39,7 @@ export function startTelemetry(options: {
         executionProvider: m.loaded.provider,
         ...options.stats.take(m.name),
       })),
+      shadow: options.shadow?.takeStats() ?? [],
       process: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,

@@ -1,11 +1,15 @@
 /**
- * Per-model inference statistics for a telemetry window: request and error counts, and a bounded ring of
- * recent latencies (O(1) per request; sorted only when a report is made).
+ * Per-model inference statistics for a telemetry window: request and error counts, a bounded ring of
+ * recent latencies (O(1) per request; sorted only when a report is made) for the percentiles, and a
+ * fixed-bucket histogram of every latency (shared/histogram.ts), which the fleet merges across devices.
  */
+import { bucketOf, emptyBuckets } from '../../shared/histogram.js';
+
 export interface WindowStats {
   requests: number;
   errors: number;
   latencyMs: { p50: number; p95: number; p99: number };
+  latencyBuckets: number[];
 }
 
 export class ModelStats {
@@ -14,6 +18,7 @@ export class ModelStats {
   private readonly ring: Float64Array;
   private filled = 0;
   private next = 0;
+  private buckets = emptyBuckets();
 
   constructor(capacity: number) {
     this.ring = new Float64Array(capacity);
@@ -22,6 +27,7 @@ export class ModelStats {
   record(latencyMs: number, ok: boolean): void {
     this.requests++;
     if (!ok) this.errors++;
+    this.buckets[bucketOf(latencyMs)]!++;
     this.ring[this.next] = latencyMs;
     this.next = (this.next + 1) % this.ring.length;
     if (this.filled < this.ring.length) this.filled++;
@@ -36,7 +42,9 @@ export class ModelStats {
       requests: this.requests,
       errors: this.errors,
       latencyMs: { p50: q(0.5), p95: q(0.95), p99: q(0.99) },
+      latencyBuckets: this.buckets,
     };
+    this.buckets = emptyBuckets();
     this.requests = 0;
     this.errors = 0;
     this.filled = 0;
@@ -61,7 +69,12 @@ export class InferenceStats {
 
   take(model: string): WindowStats {
     return (
-      this.byModel.get(model)?.take() ?? { requests: 0, errors: 0, latencyMs: { p50: 0, p95: 0, p99: 0 } }
+      this.byModel.get(model)?.take() ?? {
+        requests: 0,
+        errors: 0,
+        latencyMs: { p50: 0, p95: 0, p99: 0 },
+        latencyBuckets: emptyBuckets(),
+      }
     );
   }
 }

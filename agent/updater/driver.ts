@@ -1,14 +1,21 @@
 /**
- * Runs the update machine: receives install commands, persists each record BEFORE executing the effects of
+ * Runs the update machine: receives commands (install, activate, rollback), persists each record BEFORE executing the effects of
  * its new state, executes them one by one and feeds the resulting event back into `step`. Updates run one at
  * a time, in arrival order. On start, unfinished records are recovered from where they were persisted.
  * Commands are idempotent by id: a known id is re-reported, never redone.
+ *
+ * `activate` switches a shadowing candidate in. `rollback` leaves a model: a candidate still installing or
+ * shadowing is discarded; an active one is switched back to the model in the other slot. A rollback is
+ * recorded under its own command id once done (so a re-sent one is re-reported) and reported with that id.
  */
 import type { Logger } from 'pino';
 import { ManifestSchema } from '../../shared/manifest.js';
 import {
+  type ActivateCommand,
+  type Command,
   type InstallCommand,
   PROTOCOL_VERSION,
+  type RollbackCommand,
   type UpdateMessage,
   type UpdateState,
 } from '../../shared/protocol/messages.js';
@@ -87,8 +94,17 @@ export class UpdateDriver {
    * Accept an install command. Intake is serialized: the same command can arrive twice at once (the persistent
    * session's queued copy and the fleet's re-send on reconnect), and the second must find the first's record.
    */
-  submit(command: InstallCommand): Promise<void> {
-    const accepted = this.intake.then(() => this.accept(command));
+  submit(command: Command): Promise<void> {
+    const accepted = this.intake.then(() => {
+      switch (command.type) {
+        case 'install':
+          return this.accept(command);
+        case 'activate':
+          return this.activate(command);
+        case 'rollback':
+          return this.rollback(command);
+      }
+    });
     this.intake = accepted.catch(() => undefined);
     return accepted;
   }
@@ -113,6 +129,8 @@ export class UpdateDriver {
       executionProvider: null,
       reentries: {},
       seq: ++this.seq,
+      mode: command.mode,
+      shadowPercent: command.shadowPercent,
     };
     if (this.stopping) {
       await this.o.store.put({ ...record, stoppedCleanly: true });
@@ -120,6 +138,75 @@ export class UpdateDriver {
     }
     await this.o.store.put(record);
     this.enqueue(record, { type: 'start' });
+  }
+
+  /** The newest install record of `model` (the one a command about that version refers to). */
+  private async latestOf(model: { name: string; version: number }): Promise<UpdateRecord | undefined> {
+    return (await this.o.store.all())
+      .filter(
+        (r) => r.manifestText !== '' && r.model.name === model.name && r.model.version === model.version,
+      )
+      .sort((a, b) => b.seq - a.seq)[0];
+  }
+
+  private async activate(command: ActivateCommand): Promise<void> {
+    const record = await this.latestOf(command.model);
+    if (!record) {
+      this.o.log.warn(
+        { commandId: command.id, model: command.model },
+        'activate for a model never installed here',
+      );
+      return;
+    }
+    if (record.state === 'shadowing') this.enqueue(record, { type: 'activate_requested' });
+    else if (isTerminal(record.state)) this.report(record); // re-sent activate: say where it stands
+    // Still installing: it reaches shadowing later; the fleet re-sends the activate until it hears back.
+  }
+
+  private async rollback(command: RollbackCommand): Promise<void> {
+    const known = await this.o.store.get(command.id);
+    if (known) {
+      this.report(known);
+      return;
+    }
+    // Queued behind the update under way, so it acts on settled state.
+    this.queue = this.queue.then(() =>
+      this.runRollback(command).catch((err) =>
+        this.o.log.error({ err, commandId: command.id }, 'rollback failed'),
+      ),
+    );
+  }
+
+  private async runRollback(command: RollbackCommand): Promise<void> {
+    let reason: UpdateRecord['reason'] = command.reason;
+    let state: UpdateState = 'rolled_back';
+    const install = await this.latestOf(command.model);
+    if (install && !isTerminal(install.state)) {
+      // Installing or shadowing: the candidate is discarded; the active model never changed.
+      await this.run(install, { type: 'rollback_requested', reason: command.reason });
+    } else {
+      const failure = await this.o.effects.rollbackActive(command.model);
+      if (failure) {
+        state = 'failed';
+        reason = failure;
+      }
+    }
+    const record: UpdateRecord = {
+      commandId: command.id,
+      rolloutId: command.rolloutId,
+      manifestText: '',
+      artifactUrl: '',
+      model: command.model,
+      sha256: null,
+      slot: null,
+      state,
+      reason,
+      executionProvider: null,
+      reentries: {},
+      seq: ++this.seq,
+    };
+    await this.o.store.put(record);
+    this.report(record);
   }
 
   /** Resolves when every queued update has finished (tests, shutdown). */
@@ -176,6 +263,8 @@ export class UpdateDriver {
         return fx.loadAndSelfTest(record);
       case 'activate':
         return fx.activate(record);
+      case 'start_shadow':
+        return fx.startShadow(record);
       case 'discard':
         await fx.discard(record);
         return null;

@@ -14,8 +14,9 @@ import { type Manifest, ManifestError, verifyArtifact, verifyManifest } from '..
 import type { Reason } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
 import type { LoadedModel, ModelRuntime } from '../runtime/ort.js';
-import { selfTest } from '../runtime/selftest.js';
-import type { SlotStore } from '../runtime/slots.js';
+import { selfTest, warmUp } from '../runtime/selftest.js';
+import type { ShadowRunner } from '../runtime/shadow.js';
+import { otherSlot, type SlotStore } from '../runtime/slots.js';
 import type { UpdateEvent, UpdateRecord } from './machine.js';
 
 export interface EffectDeps {
@@ -25,6 +26,8 @@ export interface EffectDeps {
   slots: SlotStore;
   host: ModelHost;
   runtime: ModelRuntime;
+  /** Where shadowing candidates run beside the active model. */
+  shadow: ShadowRunner;
   maxManifestBytes: number;
   downloadAttempts: number;
   now: () => Date;
@@ -195,6 +198,7 @@ export class UpdateEffects {
         this.deps.profile,
       );
       await selfTest(loaded, manifest.golden);
+      await warmUp(loaded, manifest.golden);
       this.ready.set(record.commandId, loaded);
       return { type: 'loaded', provider: loaded.provider };
     } catch (err) {
@@ -208,7 +212,8 @@ export class UpdateEffects {
       // Verified against the pinned key at `received`; parse again without the version rule (the pointer may
       // already name this version when a crash interrupted the switch).
       const manifest = this.manifestOf(record);
-      let loaded = this.ready.get(record.commandId);
+      // A shadowing candidate is already loaded (and self-tested) beside the active model.
+      let loaded = this.ready.get(record.commandId) ?? this.deps.shadow.take(record.model)?.loaded;
       if (!loaded) {
         // Restarted mid-activation: the staged model passed its self-test before; load and check it again.
         loaded = await this.deps.runtime.load(
@@ -237,10 +242,83 @@ export class UpdateEffects {
     }
   }
 
+  /** Load the self-tested candidate beside the active model and start mirroring traffic to it. */
+  async startShadow(record: UpdateRecord): Promise<UpdateEvent | null> {
+    let loaded: LoadedModel | undefined;
+    try {
+      const manifest = this.manifestOf(record);
+      loaded = this.ready.get(record.commandId);
+      this.ready.delete(record.commandId);
+      if (!loaded) {
+        // Restarted while shadowing: load and check the staged candidate again.
+        loaded = await this.deps.runtime.load(
+          this.deps.slots.modelPath(manifest.name, record.slot!),
+          this.deps.profile,
+        );
+        await selfTest(loaded, manifest.golden);
+      }
+      const replaced = this.deps.shadow.set({
+        model: { name: manifest.name, version: manifest.version },
+        loaded,
+        percent: record.shadowPercent ?? 100,
+        output: manifest.outputs[0]!.name,
+      });
+      if (replaced && replaced.loaded !== loaded) await replaced.loaded.release().catch(() => undefined);
+      return null;
+    } catch (err) {
+      await loaded?.release().catch(() => undefined);
+      return failed(err);
+    }
+  }
+
+  /**
+   * Leave `model` when it is the active one: switch back to the model kept in the other slot (no download),
+   * after loading and self-testing it. Returns null when done (or when `model` is not active: nothing to
+   * leave), or the reason it cannot be done — the active model then keeps serving.
+   */
+  async rollbackActive(model: { name: string; version: number }): Promise<Reason | null> {
+    let loaded: LoadedModel | undefined;
+    try {
+      const pointer = await this.deps.slots.readActive(model.name);
+      if (!pointer || pointer.version !== model.version) return null;
+      const slot = otherSlot(pointer.slot);
+      const manifest = await this.deps.slots.readManifest(model.name, slot);
+      if (!manifest || manifest.version === model.version) {
+        return {
+          code: 'no_previous_model',
+          message: `no previous model of ${model.name} is kept on this device`,
+        };
+      }
+      loaded = await this.deps.runtime.load(this.deps.slots.modelPath(model.name, slot), this.deps.profile);
+      await selfTest(loaded, manifest.golden);
+      await this.deps.slots.writeActive(model.name, {
+        slot,
+        version: manifest.version,
+        sha256: manifest.artifact.sha256,
+      });
+      const previous = this.deps.host.swap({
+        name: manifest.name,
+        version: manifest.version,
+        slot,
+        manifest,
+        loaded,
+      });
+      await previous?.loaded.release();
+      return null;
+    } catch (err) {
+      await loaded?.release().catch(() => undefined);
+      return reasonOf(err);
+    }
+  }
+
   async discard(record: UpdateRecord): Promise<void> {
     const loaded = this.ready.get(record.commandId);
     this.ready.delete(record.commandId);
     await loaded?.release().catch(() => undefined);
+    await this.deps.shadow
+      .take(record.model)
+      ?.loaded.release()
+      .catch(() => undefined);
     if (record.sha256) await rm(this.partPath(record), { force: true });
   }
 }

@@ -8,6 +8,10 @@
  *      └─already_installed──▶ active ◀──activated── activating ◀──────────────loaded──────────────────┘
  *   any non-terminal state ──failed(reason)──▶ failed
  *
+ * Shadow mode (`mode: 'shadow'`): `loaded` leads to `shadowing` instead of `activating`: the candidate runs
+ * beside the active model on mirrored traffic until the fleet sends `activate` (→ activating → active) or
+ * `rollback` (→ rolled_back, discarded). Any non-terminal state ──rollback_requested──▶ rolled_back.
+ *
  * A state names the work in progress (or, for `staged`, the milestone just reached). `recover` re-enters
  * the persisted state after a restart and is counted: more than `maxReentries` in one state fails the
  * update with `crash_loop`, so a model that crashes the process cannot keep doing so forever.
@@ -35,6 +39,10 @@ export interface UpdateRecord {
   stoppedCleanly?: boolean;
   /** Order of arrival, for the queue. */
   seq: number;
+  /** `shadow`: wait in `shadowing` after the self-test (absent in records from older agents: activate). */
+  mode?: 'activate' | 'shadow';
+  /** Share of live requests mirrored to a shadowing candidate, percent. */
+  shadowPercent?: number;
 }
 
 export type UpdateEvent =
@@ -47,6 +55,8 @@ export type UpdateEvent =
   | { type: 'continue' }
   | { type: 'loaded'; provider: string }
   | { type: 'activated' }
+  | { type: 'activate_requested' }
+  | { type: 'rollback_requested'; reason: Reason }
   | { type: 'failed'; reason: Reason };
 
 export type UpdateEffect =
@@ -55,6 +65,7 @@ export type UpdateEffect =
   | { kind: 'verify_and_stage' }
   | { kind: 'load_and_selftest' }
   | { kind: 'activate' }
+  | { kind: 'start_shadow' }
   | { kind: 'report' }
   | { kind: 'discard' }
   | { kind: 'continue' };
@@ -67,16 +78,14 @@ export interface StepResult {
 export const TERMINAL: readonly UpdateState[] = ['active', 'failed', 'rolled_back'];
 
 /** What to do when (re-)entering each working state: the effect that continues its work. */
-export const WORK_OF: Record<
-  Exclude<UpdateState, 'active' | 'failed' | 'rolled_back' | 'shadowing'>,
-  UpdateEffect
-> = {
+export const WORK_OF: Record<Exclude<UpdateState, 'active' | 'failed' | 'rolled_back'>, UpdateEffect> = {
   received: { kind: 'verify_manifest' },
   downloading: { kind: 'download' },
   verifying: { kind: 'verify_and_stage' },
   staged: { kind: 'continue' },
   loading: { kind: 'load_and_selftest' },
   activating: { kind: 'activate' },
+  shadowing: { kind: 'start_shadow' },
 };
 
 /** Allowed progress: event type → [from state, to state]. */
@@ -105,7 +114,8 @@ export function step(record: UpdateRecord, event: UpdateEvent): StepResult {
 
     case 'recover': {
       // A clean stop resumes without counting: only crashes may end in crash_loop.
-      const count = (record.reentries[state] ?? 0) + (record.stoppedCleanly ? 0 : 1);
+      // Waiting in `shadowing` is not work a crash interrupts (the record is idle between commands).
+      const count = (record.reentries[state] ?? 0) + (record.stoppedCleanly || state === 'shadowing' ? 0 : 1);
       const next = { ...record, stoppedCleanly: false, reentries: { ...record.reentries, [state]: count } };
       if (count > event.maxReentries) {
         return fail(next, {
@@ -121,6 +131,20 @@ export function step(record: UpdateRecord, event: UpdateEvent): StepResult {
     case 'failed':
       return fail(record, event.reason);
 
+    case 'rollback_requested':
+      return {
+        record: { ...record, state: 'rolled_back', reason: event.reason },
+        effects: [{ kind: 'report' }, { kind: 'discard' }],
+      };
+
+    case 'activate_requested':
+      // Only a shadowing candidate is switched by command; anything else ignores it (it activates itself).
+      if (state !== 'shadowing') return { record, effects: [] };
+      return {
+        record: { ...record, state: 'activating' },
+        effects: [{ kind: 'report' }, WORK_OF.activating],
+      };
+
     default: {
       const transition = TRANSITIONS[event.type];
       if (!transition || transition[0] !== state) {
@@ -129,7 +153,8 @@ export function step(record: UpdateRecord, event: UpdateEvent): StepResult {
           message: `update state machine got '${event.type}' while ${state}`,
         });
       }
-      const to = transition[1];
+      const to: UpdateState =
+        event.type === 'loaded' && record.mode === 'shadow' ? 'shadowing' : transition[1];
       let next: UpdateRecord = { ...record, state: to };
       if (event.type === 'manifest_ok') next = { ...next, model: event.model, sha256: event.sha256 };
       if (event.type === 'staged') next = { ...next, slot: event.slot };

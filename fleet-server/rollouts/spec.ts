@@ -60,17 +60,21 @@ export const GateSchema = z
 export type Gate = z.infer<typeof GateSchema>;
 export type GateInput = z.input<typeof GateSchema>;
 
-/** The standard canary gates. */
+/**
+ * The standard canary gates. The latency ratio's default of 2 is deliberate: device histograms resolve
+ * latency in steps of about 1.5x, and one canary device's p95 against the control's moves by a step under
+ * ordinary load, so a tighter default would stop good versions; a 5x slower one fails it by far.
+ */
 export const DEFAULT_GATES: Gate[] = [
   { metric: 'activation_failure_share', threshold: 0, minSamples: 1, failureLimit: 0 },
   { metric: 'error_rate', threshold: 0.01, minSamples: 50, failureLimit: 0 },
-  { metric: 'p95_latency_ratio', threshold: 1.5, minSamples: 50, failureLimit: 0 },
+  { metric: 'p95_latency_ratio', threshold: 2, minSamples: 50, failureLimit: 0 },
 ];
 
 /** The standard shadow gates. */
 export const DEFAULT_SHADOW_GATES: Gate[] = [
   { metric: 'shadow_agreement', threshold: 0.95, minSamples: 50, failureLimit: 0 },
-  { metric: 'p95_latency_ratio', threshold: 1.5, minSamples: 50, failureLimit: 0 },
+  { metric: 'p95_latency_ratio', threshold: 2, minSamples: 50, failureLimit: 0 },
 ];
 
 export const StepSchema = z.union([

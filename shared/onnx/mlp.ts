@@ -107,12 +107,15 @@ export function encodeMlp(spec: MlpSpec): Uint8Array {
 }
 
 /** A deterministic MLP with weights from a seeded generator: the same seed gives the same bytes. */
-export function seededMlp(options: {
+export interface SeededMlpOptions {
   seed: number;
   sizes: number[];
   softmax?: boolean;
   hiddenActivation?: Activation;
-}): Uint8Array {
+}
+
+/** The layers of a seeded MLP (Glorot-uniform weights, small biases), for building variants of one model. */
+export function seededLayers(options: Omit<SeededMlpOptions, 'softmax'>): DenseLayer[] {
   const rand = mulberry32(options.seed);
   const layers: DenseLayer[] = [];
   for (let i = 0; i + 1 < options.sizes.length; i++) {
@@ -130,7 +133,11 @@ export function seededMlp(options: {
       activation: isLast ? 'none' : (options.hiddenActivation ?? 'relu'),
     });
   }
-  return encodeMlp({ layers, softmax: options.softmax ?? false });
+  return layers;
+}
+
+export function seededMlp(options: SeededMlpOptions): Uint8Array {
+  return encodeMlp({ layers: seededLayers(options), softmax: options.softmax ?? false });
 }
 
 /** Small, fast, seedable PRNG (mulberry32) returning floats in [0, 1). */

@@ -5,7 +5,7 @@
 
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { mulberry32, seededMlp } from '../../shared/onnx/mlp.js';
+import { type DenseLayer, encodeMlp, mulberry32, seededLayers, seededMlp } from '../../shared/onnx/mlp.js';
 
 export const FEATURES = 32;
 
@@ -83,4 +83,27 @@ export function poolModel(): Uint8Array {
     }),
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * The same function as `mlp(seed, hidden)` — bit-for-bit the same outputs — but with `extra` zero units added
+ * to every hidden layer, so each request does far more arithmetic: a slower build of an identical model.
+ */
+export function paddedMlp(seed: number, hidden: number, extra: number): Uint8Array {
+  const layers = seededLayers({ seed, sizes: [FEATURES, hidden, hidden, 2] });
+  const widen = (layer: DenseLayer, addIn: number, addOut: number): DenseLayer => {
+    const inF = layer.inFeatures + addIn;
+    const outF = layer.outFeatures + addOut;
+    const weights = new Float32Array(inF * outF);
+    for (let i = 0; i < layer.inFeatures; i++)
+      for (let j = 0; j < layer.outFeatures; j++)
+        weights[i * outF + j] = layer.weights[i * layer.outFeatures + j]!;
+    const bias = new Float32Array(outF);
+    bias.set(layer.bias);
+    return { ...layer, weights, bias, inFeatures: inF, outFeatures: outF };
+  };
+  return encodeMlp({
+    layers: [widen(layers[0]!, 0, extra), widen(layers[1]!, extra, extra), widen(layers[2]!, extra, 0)],
+    softmax: true,
+  });
 }

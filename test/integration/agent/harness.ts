@@ -21,6 +21,7 @@ import { pino } from 'pino';
 import { IDENTITY_FILE } from '../../../agent/enroll.js';
 import { ModelHost } from '../../../agent/runtime/host.js';
 import { OrtRuntime } from '../../../agent/runtime/ort.js';
+import { ShadowRunner } from '../../../agent/runtime/shadow.js';
 import { SlotStore } from '../../../agent/runtime/slots.js';
 import { createInferenceApi } from '../../../agent/server/app.js';
 import { AgentDb } from '../../../agent/store.js';
@@ -365,6 +366,7 @@ export async function openDevice(options: DeviceOptions): Promise<Device> {
     slots,
     host,
     runtime: new OrtRuntime(),
+    shadow: new ShadowRunner({ capacity: 64, random: Math.random, now: () => performance.now() }),
     maxManifestBytes: 1024 * 1024,
     downloadAttempts: options.downloadAttempts ?? 3,
     now: () => new Date(),

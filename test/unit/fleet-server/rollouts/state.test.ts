@@ -343,7 +343,7 @@ describe('reconcile: canary steps and gates', () => {
     expect(m.gates.map((g) => [g.metric, g.value, g.threshold, g.verdict])).toEqual([
       ['activation_failure_share', 0, 0, 'passed'],
       ['error_rate', 0, 0.01, 'passed'],
-      ['p95_latency_ratio', 1.5, 1.5, 'passed'],
+      ['p95_latency_ratio', 1.5, 2, 'passed'],
     ]);
   });
 });
