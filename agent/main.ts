@@ -182,7 +182,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
  * Serve every model the slots hold: the slot the pointer names, or — if that one no longer loads or fails
  * its self-test (torn write, bad disk) — the other slot, and point there.
  */
-async function serveFromDisk(
+export async function serveFromDisk(
   slots: SlotStore,
   runtime: ModelRuntime,
   profile: FirmwareProfile,

@@ -19,6 +19,7 @@ import { Aedes } from 'aedes';
 import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { IDENTITY_FILE } from '../../../agent/enroll.js';
+import { serveFromDisk } from '../../../agent/main.js';
 import { ModelHost } from '../../../agent/runtime/host.js';
 import { OrtRuntime } from '../../../agent/runtime/ort.js';
 import { ShadowRunner } from '../../../agent/runtime/shadow.js';
@@ -38,6 +39,7 @@ import {
   type UnsignedManifestInput,
 } from '../../../shared/manifest.js';
 import {
+  type Command,
   type InstallCommand,
   PROTOCOL_VERSION,
   type UpdateMessage,
@@ -325,18 +327,23 @@ export interface DeviceOptions {
   downloadAttempts?: number;
   /** Called once the first downloaded chunk is on disk (before `crashAt: 'downloading'` stops there). */
   onFirstChunk?: () => Promise<void>;
+  /** Serve what the slots hold at open, as the agent does at start. */
+  serveFromDisk?: boolean;
 }
 
 export interface Device {
   host: ModelHost;
   slots: SlotStore;
   driver: UpdateDriver;
+  shadow: ShadowRunner;
   db: AgentDb;
   reports: UpdateMessage[];
   /** Resolves when the device reached `crashAt` (and stopped there). */
   crashed: Promise<UpdateState>;
   /** Install and wait for the outcome; returns the update reports for this command. */
   install(command: InstallCommand): Promise<UpdateMessage[]>;
+  /** Any command (activate, rollback too); waits until the driver is idle; returns its reports. */
+  command(command: Command): Promise<UpdateMessage[]>;
   /** Run one OIP inference request through the agent's own API over the serving model. */
   infer(data: number[]): Promise<{ status: number; body: any }>;
   /** Release sessions and close LevelDB (after a crash: what a killed process leaves behind). */
@@ -359,14 +366,16 @@ export async function openDevice(options: DeviceOptions): Promise<Device> {
     signalCrash(state);
     await new Promise<never>(() => undefined);
   };
+  const effectsRuntime = new OrtRuntime();
+  const shadow = new ShadowRunner({ capacity: 64, random: Math.random, now: () => performance.now() });
   const effects = new UpdateEffects({
     identity,
     profile: identity.profile,
     downloadsDir: join(dataDir, 'downloads'),
     slots,
     host,
-    runtime: new OrtRuntime(),
-    shadow: new ShadowRunner({ capacity: 64, random: Math.random, now: () => performance.now() }),
+    runtime: effectsRuntime,
+    shadow,
     maxManifestBytes: 1024 * 1024,
     downloadAttempts: options.downloadAttempts ?? 3,
     now: () => new Date(),
@@ -396,6 +405,7 @@ export async function openDevice(options: DeviceOptions): Promise<Device> {
     now: Date.now,
     afterPersist: (state) => (state === 'downloading' ? Promise.resolve() : stopHere(state)),
   });
+  if (options.serveFromDisk) await serveFromDisk(slots, effectsRuntime, identity.profile, host, log);
   await driver.recover();
   const app = createInferenceApi({
     host,
@@ -403,15 +413,22 @@ export async function openDevice(options: DeviceOptions): Promise<Device> {
     log,
     agentVersion: 'test',
     maxBatchRows: 1,
+    shadow,
   });
   return {
     host,
     slots,
     driver,
+    shadow,
     db,
     reports,
     crashed,
     async install(command) {
+      await driver.submit(command);
+      await driver.idle();
+      return reports.filter((r) => r.commandId === command.id);
+    },
+    async command(command) {
       await driver.submit(command);
       await driver.idle();
       return reports.filter((r) => r.commandId === command.id);

@@ -251,3 +251,45 @@ describe('update state machine: invariants', () => {
     }
   });
 });
+
+describe('update state machine: shadow mode and rollback requests', () => {
+  const shadowing = (): UpdateRecord => ({ ...fresh(), mode: 'shadow', state: 'loading', slot: 'b' });
+
+  it('a shadow install waits in shadowing after its self-test, starting the shadow', () => {
+    const r = step(shadowing(), { type: 'loaded', provider: 'cpu' });
+    expect(r.record.state).toBe('shadowing');
+    expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'start_shadow' }]);
+    // Nothing the effects report moves it on; only a request does.
+    expect(step(r.record, { type: 'activated' }).record.state).toBe('failed');
+  });
+
+  it('activate_requested switches a shadowing candidate in; it is ignored in any other state', () => {
+    const waiting = step(shadowing(), { type: 'loaded', provider: 'cpu' }).record;
+    const r = step(waiting, { type: 'activate_requested' });
+    expect(r.record.state).toBe('activating');
+    expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'activate' }]);
+    const downloading: UpdateRecord = { ...fresh(), state: 'downloading' };
+    expect(step(downloading, { type: 'activate_requested' })).toEqual({ record: downloading, effects: [] });
+  });
+
+  it.each(['received', 'downloading', 'verifying', 'staged', 'loading', 'activating', 'shadowing'] as const)(
+    'rollback_requested while %s discards the candidate and ends rolled_back with the reason',
+    (state) => {
+      const reason: Reason = { code: 'gate_failed', message: 'too slow' };
+      const r = step({ ...fresh(), state }, { type: 'rollback_requested', reason });
+      expect(r.record).toMatchObject({ state: 'rolled_back', reason });
+      expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'discard' }]);
+      expect(step(r.record, { type: 'activate_requested' }).effects).toEqual([]); // terminal
+    },
+  );
+
+  it('recovering in shadowing restarts the shadow without counting a crash', () => {
+    let record: UpdateRecord = { ...shadowing(), state: 'shadowing' };
+    for (let i = 0; i < MAX_REENTRIES + 2; i++) {
+      const r = step(record, { type: 'recover', maxReentries: MAX_REENTRIES });
+      expect(r.effects).toEqual([{ kind: 'start_shadow' }]);
+      record = r.record;
+    }
+    expect(record.state).toBe('shadowing');
+  });
+});
