@@ -1,7 +1,7 @@
 /**
  * Shadow comparison on the device: a candidate model loaded beside the active one receives a sampled share of
- * live requests AFTER the active response is computed, through a bounded queue drained one request at a time
- * on the event loop's idle turns. The active path pays one random draw and, when sampled, an array push; a
+ * live requests AFTER the active response is computed, through a bounded queue drained one request at a time,
+ * and only while no active request is in flight. The active path pays one random draw and, when sampled, an array push; a
  * full queue drops the mirror (counted), never delays the response.
  *
  * Agreement (the same rule the fleet's gate documents in ShadowStatsSchema): classifiers (last output
@@ -51,7 +51,19 @@ function emptyStats(): Entry['stats'] {
 export class ShadowRunner {
   private readonly byName = new Map<string, Entry>();
 
+  /** Active requests in flight (the inference API brackets each with enter/leave). */
+  private active = 0;
+
   constructor(private readonly options: { capacity: number; random: () => number; now: () => number }) {}
+
+  /** An active request started: shadow work waits until none is in flight. */
+  enter(): void {
+    this.active++;
+  }
+
+  leave(): void {
+    this.active--;
+  }
 
   /** Start shadowing `candidate` for its model name (replacing, and returning, any previous candidate). */
   set(candidate: ShadowCandidate): ShadowCandidate | undefined {
@@ -117,7 +129,12 @@ export class ShadowRunner {
   private async drain(entry: Entry): Promise<void> {
     try {
       while (entry.queue.length > 0 && this.byName.get(entry.candidate.model.name) === entry) {
-        const job = entry.queue.shift()!;
+        // Active work first: wait for a moment with no active request in flight (the queue may fill and drop).
+        while (this.active > 0 && this.byName.get(entry.candidate.model.name) === entry) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        const job = entry.queue.shift();
+        if (!job) break;
         const started = this.options.now();
         let agreed = false;
         try {

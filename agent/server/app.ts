@@ -182,12 +182,14 @@ export function createInferenceApi(deps: ServerDeps): Hono {
 
   const handleInfer = async (name: string, version: string | undefined, bodyText: string) => {
     const started = performance.now();
+    deps.shadow?.enter();
     let ok = false;
     try {
       const response = await infer(name, version, bodyText);
       ok = true;
       return response;
     } finally {
+      deps.shadow?.leave();
       const ms = performance.now() - started;
       // Count only requests for models this device serves; unknown names are the caller's mistake.
       if (host.get(name)) {
