@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> =
   inference: () => import('./inference.js'),
   ingestion: () => import('./ingestion.js'),
   shadow: () => import('./shadow.js'),
+  training: () => import('./training.js'),
 };
 
 const name = process.argv[2];

@@ -1,0 +1,79 @@
+/**
+ * `npm run bench -- training`: training samples/s per epoch (MLP 32→64→64→3, 100,000 rows × 32 features,
+ * batch 256; an epoch's time includes its holdout evaluation) on every TF.js backend this machine has, each
+ * in its own process; then the pool's ingestion over MQTT (bench/ingestion.ts).
+ * Goals: WASM at least 3x the pure-JS backend; ingestion at least 50,000 samples/s.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import ingestion from './ingestion.js';
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
+const EPOCHS: Record<string, number> = { 'tensorflow-gpu': 3, tensorflow: 3, wasm: 3, cpu: 2 };
+
+interface Result {
+  backend: string;
+  error?: string;
+  trainRows?: number;
+  samplesPerSecond?: number[];
+}
+
+function runChild(backend: string): Promise<Result> {
+  const script = fileURLToPath(new URL('./training-child.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', script, backend, String(ROWS), String(EPOCHS[backend])],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        resolve(JSON.parse(line) as Result);
+      } catch {
+        reject(
+          new Error(`training bench for ${backend} exited ${code} without a result: ${out.slice(-500)}`),
+        );
+      }
+    });
+  });
+}
+
+export default async function main(): Promise<void> {
+  console.log(`training bench: MLP 32→64→64→3, ${ROWS.toLocaleString()} rows × 32 features, batch 256`);
+  const results: Result[] = [];
+  for (const backend of ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']) {
+    const r = await runChild(backend);
+    results.push(r);
+    if (r.error) {
+      console.log(`  ${backend.padEnd(15)} not available: ${r.error.slice(0, 120)}`);
+      continue;
+    }
+    const rates = r.samplesPerSecond!;
+    // The first epoch includes kernel compilation/warm-up; later epochs are the steady rate.
+    const steady = rates.length > 1 ? rates.slice(1) : rates;
+    const mean = steady.reduce((a, b) => a + b, 0) / steady.length;
+    console.log(
+      `  ${backend.padEnd(15)} ${Math.round(mean).toLocaleString().padStart(8)} samples/s per epoch (epochs: ${rates.map((x) => Math.round(x).toLocaleString()).join(', ')}; ${r.trainRows} train rows)`,
+    );
+    (r as Result & { mean: number }).mean = mean;
+  }
+  const of = (name: string) =>
+    (results.find((r) => r.backend === name) as (Result & { mean?: number }) | undefined)?.mean;
+  const wasm = of('wasm');
+  const cpu = of('cpu');
+  if (wasm && cpu) {
+    const ratio = wasm / cpu;
+    console.log(`\n  WASM vs pure JS: ${ratio.toFixed(1)}x (goal ≥ 3x) ${ratio >= 3 ? 'PASS' : 'MISS'}`);
+  } else {
+    console.log('\n  WASM vs pure JS: not measured (a backend did not load)');
+  }
+  console.log('');
+  await ingestion();
+}
