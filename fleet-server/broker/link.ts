@@ -4,7 +4,7 @@
  * Every incoming payload is parsed once; a message whose type does not belong on its channel, or whose
  * topic is malformed, is rejected, counted by reason and logged — never thrown into the broker.
  */
-import { gunzipSync } from 'node:zlib';
+import { gunzip } from 'node:zlib';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
@@ -82,27 +82,31 @@ export async function connectFleetLink(options: {
     if (!handlers) return;
     const where = parseTopic(topic);
     if (!where) return reject('bad_topic', topic);
-    let body: Buffer = payload;
-    if (where.channel === 'samples') {
-      // Sample batches travel gzip-compressed; cap what they may inflate to (a small payload can be a bomb).
-      try {
-        body = gunzipSync(payload, { maxOutputLength: options.maxSampleBatchBytes });
-      } catch (err) {
-        return reject(
-          (err as Error).name === 'RangeError' ? 'oversize_batch' : 'invalid_message',
-          topic,
-          (err as Error).message,
-        );
+    if (where.channel !== 'samples') return dispatch(topic, where, payload);
+    // Sample batches travel gzip-compressed; cap what they may inflate to (a small payload can be a bomb).
+    // Inflated on libuv's thread pool, off the event loop: ingestion's heaviest step runs beside the rest.
+    gunzip(payload, { maxOutputLength: options.maxSampleBatchBytes }, (err, body) => {
+      if (err) {
+        return reject(err.name === 'RangeError' ? 'oversize_batch' : 'invalid_message', topic, err.message);
       }
-    }
+      dispatch(topic, where, body);
+    });
+  });
+
+  function dispatch(topic: string, where: NonNullable<ReturnType<typeof parseTopic>>, body: Buffer): void {
+    if (!handlers) return;
     const parsed = parseMessage(
       body,
       where.channel === 'samples' ? options.maxSampleBatchBytes : options.maxMessageBytes,
     );
-    if (!parsed.ok) return reject('invalid_message', topic, parsed.reason);
+    if (!parsed.ok) {
+      reject('invalid_message', topic, parsed.reason);
+      return;
+    }
     const message = parsed.message;
     if (CHANNEL_OF[message.type] !== where.channel) {
-      return reject('wrong_channel', topic, `${message.type} on ${where.channel}`);
+      reject('wrong_channel', topic, `${message.type} on ${where.channel}`);
+      return;
     }
     let handled: Promise<void>;
     switch (message.type) {
@@ -121,15 +125,17 @@ export async function connectFleetLink(options: {
       case 'install':
       case 'activate':
       case 'rollback':
-        return reject('wrong_channel', topic, 'devices do not send commands');
+        reject('wrong_channel', topic, 'devices do not send commands');
+        return;
       default:
-        return assertNever(message, 'message type');
+        assertNever(message, 'message type');
+        return;
     }
     handled.catch((err) => {
       rejected.set('handler_error', (rejected.get('handler_error') ?? 0) + 1);
       log.error({ err, topic }, 'device message handler failed');
     });
-  });
+  }
 
   return {
     rejected,

@@ -33,13 +33,25 @@ export interface TaskStats {
   rejectedBySource: Record<string, Partial<Record<RejectionReason, number>>>;
 }
 
+interface PendingIngest {
+  task: Task;
+  source: string;
+  batch: Sample[];
+  resolve: (result: IngestResult) => void;
+  reject: (err: unknown) => void;
+}
+
 export class Pool {
   private readonly tasks: Collection<Task>;
   private readonly samples: Collection<Sample>;
   private readonly counters: Collection<number>;
   private readonly lock = new KeyedMutex();
+  /** Batches waiting for the task's next group write, by task name. */
+  private readonly pending = new Map<string, PendingIngest[]>();
+  /** Counter values as stored (this Pool is their only writer), loaded on first use. */
+  private readonly counterCache = new Map<string, number>();
 
-  constructor(db: Db) {
+  constructor(private readonly db: Db) {
     this.tasks = db.collection<Task>('tasks');
     this.samples = db.collection<Sample>('samples');
     this.counters = db.collection<number>('pool-counters');
@@ -75,17 +87,46 @@ export class Pool {
   }
 
   /**
-   * Validate and store a batch from one source. Counted per source and reason; written in one LevelDB batch.
-   * Serialized per task so duplicate detection and counters are exact under concurrent batches.
+   * Validate and store a batch from one source. Counted per source and reason. Serialized per task so
+   * duplicate detection and counters are exact under concurrent batches; batches that arrive while one is
+   * being written are written together next (group commit: one duplicate lookup and one atomic LevelDB
+   * batch for all of them, samples and counters alike), each still getting its own result.
    */
   ingest(task: Task, source: string, batch: Sample[]): Promise<IngestResult> {
-    return this.lock.run(`ingest:${task.name}`, async () => {
+    return new Promise((resolve, reject) => {
+      const key = task.name;
+      const waiting = this.pending.get(key) ?? [];
+      waiting.push({ task, source, batch, resolve, reject });
+      this.pending.set(key, waiting);
+      if (waiting.length === 1) {
+        void this.lock.run(`ingest:${key}`, async () => {
+          const group = this.pending.get(key) ?? [];
+          this.pending.delete(key);
+          try {
+            const results = await this.ingestGroup(group);
+            group.forEach((g, i) => {
+              g.resolve(results[i]!);
+            });
+          } catch (err) {
+            for (const g of group) g.reject(err);
+          }
+        });
+      }
+    });
+  }
+
+  private async ingestGroup(group: PendingIngest[]): Promise<IngestResult[]> {
+    const allKeys = group.flatMap((g) => g.batch.map((s) => `${g.task.name}/${s.id}`));
+    const existing = await this.samples.getMany(allKeys);
+    const seen = new Set<string>();
+    const puts: [string, Sample][] = [];
+    const counts = new Map<string, number>();
+    const add = (key: string, n: number) => counts.set(key, (counts.get(key) ?? 0) + n);
+    let offset = 0;
+    const results = group.map(({ task, source, batch }) => {
       const result: IngestResult = { accepted: 0, duplicates: 0, rejected: {}, examples: [] };
-      const keys = batch.map((s) => `${task.name}/${s.id}`);
-      const existing = await this.samples.getMany(keys);
-      const seen = new Set<string>();
-      const puts: [string, Sample][] = [];
       batch.forEach((sample, i) => {
+        const k = offset + i;
         const verdict = validateSample(task, sample);
         if (!verdict.ok) {
           result.rejected[verdict.reason] = (result.rejected[verdict.reason] ?? 0) + 1;
@@ -93,21 +134,26 @@ export class Pool {
             result.examples.push({ id: sample.id, reason: verdict.reason, detail: verdict.detail });
           return;
         }
-        if (existing[i] !== undefined || seen.has(sample.id)) {
+        if (existing[k] !== undefined || seen.has(sample.id)) {
           result.duplicates++;
           return;
         }
         seen.add(sample.id);
-        puts.push([keys[i]!, sample]);
+        puts.push([allKeys[k]!, sample]);
+        result.accepted++;
       });
-      result.accepted = puts.length;
-      if (puts.length > 0) await this.samples.putMany(puts);
-      await this.count(`${task.name}/accepted/${source}`, result.accepted);
-      for (const [reason, n] of Object.entries(result.rejected)) {
-        await this.count(`${task.name}/rejected/${source}/${reason}`, n);
-      }
+      offset += batch.length;
+      add(`${task.name}/accepted/${source}`, result.accepted);
+      for (const [reason, n] of Object.entries(result.rejected))
+        add(`${task.name}/rejected/${source}/${reason}`, n);
       return result;
     });
+    // Samples and their counters in one atomic batch: a count never disagrees with what is stored.
+    const counterOps = await this.counterOps([...counts]);
+    const ops = [...puts.map(([key, sample]) => this.samples.putOp(key, sample)), ...counterOps.ops];
+    if (ops.length > 0) await this.db.batch(ops);
+    counterOps.commit();
+    return results;
   }
 
   /** Count a batch refused before it reached a task (unknown task, malformed, oversize). */
@@ -159,7 +205,27 @@ export class Pool {
   }
 
   private async count(key: string, n: number): Promise<void> {
-    if (n === 0) return;
-    await this.counters.put(key, ((await this.counters.get(key)) ?? 0) + n);
+    const { ops, commit } = await this.counterOps([[key, n]]);
+    if (ops.length > 0) await this.db.batch(ops);
+    commit();
+  }
+
+  /** Writes adding `n` to each counter; `commit` updates the cache once the batch is on disk. */
+  private async counterOps(adds: [string, number][]) {
+    const nonZero = adds.filter(([, n]) => n !== 0);
+    const missing = nonZero.map(([key]) => key).filter((key) => !this.counterCache.has(key));
+    if (missing.length > 0) {
+      const stored = await this.counters.getMany(missing);
+      missing.forEach((key, i) => {
+        this.counterCache.set(key, stored[i] ?? 0);
+      });
+    }
+    const next = nonZero.map(([key, n]) => [key, this.counterCache.get(key)! + n] as const);
+    return {
+      ops: next.map(([key, value]) => this.counters.putOp(key, value)),
+      commit: () => {
+        for (const [key, value] of next) this.counterCache.set(key, value);
+      },
+    };
   }
 }

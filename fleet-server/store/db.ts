@@ -15,6 +15,16 @@ export interface Collection<T> {
   /** Values in key order, optionally restricted to keys starting with `prefix`. */
   values(prefix?: string): Promise<T[]>;
   entries(prefix?: string): Promise<[string, T][]>;
+  /** A put for `Db.batch`, which writes puts of several collections atomically. */
+  putOp(key: string, value: T): BatchOp;
+}
+
+/** One write of a cross-collection batch (opaque: made by `Collection.putOp`). */
+export interface BatchOp {
+  readonly type: 'put';
+  readonly key: string;
+  readonly value: unknown;
+  readonly sublevel: unknown;
 }
 
 export class Db {
@@ -41,7 +51,13 @@ export class Db {
       putMany: (entries) => sub.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value }))),
       values: (prefix) => sub.values(range(prefix)).all(),
       entries: (prefix) => sub.iterator(range(prefix)).all() as Promise<[string, T][]>,
+      putOp: (key, value) => ({ type: 'put', key, value, sublevel: sub }),
     };
+  }
+
+  /** Writes of several collections in one atomic LevelDB batch. */
+  batch(ops: BatchOp[]): Promise<void> {
+    return this.level.batch(ops as never);
   }
 
   close(): Promise<void> {

@@ -185,13 +185,22 @@ export type TelemetryMessage = z.infer<typeof TelemetryMessageSchema>;
  * pool's validation, which refuses and counts non-finite ones; the schema must not throw the batch away.
  */
 const AnyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a number');
+/**
+ * An array of such numbers, checked in one loop rather than one schema run per element: batches carry
+ * hundreds of thousands of numbers, and this check is the hot path of ingestion.
+ */
+const NumberArray = z.custom<number[]>((v) => {
+  if (!Array.isArray(v) || v.length > 65_536) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'number') return false;
+  return true;
+}, 'expected an array of at most 65536 numbers');
 
 /** One captured inference for the data pool: the model's input row, its output, and ground truth if known. */
 export const CapturedSampleSchema = z.object({
   /** Unique on the device: `<requestId>` or `<requestId>:<row>`. */
   id: z.string().min(1).max(160),
-  features: z.array(AnyNumber).max(65_536),
-  output: z.array(AnyNumber).max(65_536),
+  features: NumberArray,
+  output: NumberArray,
   label: z.union([z.string().max(128), AnyNumber]).nullable(),
   ts: z.number().int().nonnegative(),
 });
