@@ -45,8 +45,8 @@ describe('drift distances agree with SciPy to 1e-9', () => {
   it.each(fixtures.pvalues.map((c) => [c.p.length, c] as const))(
     'BH and Bonferroni over %i p-values',
     (_, c) => {
-      benjaminiHochberg(c.p).forEach((p, i) => close(p, c.bh[i]!));
-      bonferroni(c.p).forEach((p, i) => close(p, c.bonferroni[i]!));
+      for (const [i, p] of benjaminiHochberg(c.p).entries()) close(p, c.bh[i]!);
+      for (const [i, p] of bonferroni(c.p).entries()) close(p, c.bonferroni[i]!);
     },
   );
 });
