@@ -9,7 +9,10 @@
  * last bin. A constant feature has one edge and one bin holding everything.
  */
 import { z } from 'zod';
+import { binIndex } from '../../shared/drift/bins.js';
 import { argmaxRows } from './metrics.js';
+
+export { binIndex };
 
 export const REFERENCE_STATS_SCHEMA = 'edgefleet.reference-stats/v1';
 
@@ -75,18 +78,6 @@ export function quantileBins(
   const counts = new Array<number>(Math.max(1, edges.length - 1)).fill(0);
   for (let i = 0; i < n; i++) counts[binIndex(edges, sorted[i]!)]!++;
   return { edges, proportions: counts.map((c) => c / n) };
-}
-
-/** The bin a value falls in: the number of interior edges ≤ value. */
-export function binIndex(edges: readonly number[], value: number): number {
-  let lo = 1;
-  let hi = edges.length - 1; // interior edges are edges[1..length-2]
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (edges[mid]! <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return Math.max(0, lo - 1);
 }
 
 export function computeReferenceStats(options: {
