@@ -51,7 +51,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
   const db = await AgentDb.open(join(config.dataDir, 'db'));
   const runtime = new OrtRuntime();
   const slots = new SlotStore(join(config.dataDir, 'models'));
-  const host = new ModelHost();
+  const host = new ModelHost((err) => log.warn({ err }, 'releasing a replaced model session failed'));
   await serveFromDisk(slots, runtime, profile, host, log);
 
   const hang = (state: string) =>

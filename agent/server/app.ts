@@ -124,7 +124,18 @@ export function createInferenceApi(deps: ServerDeps): Hono {
   });
 
   const infer = async (name: string, version: string | undefined, bodyText: string) => {
-    const model = serving(name);
+    // Held for the request: an activation or rollback meanwhile releases this session only after we are done.
+    const model = host.use(name);
+    if (!model) throw new NotFoundError('model', name);
+    try {
+      return await inferOn(model, version, bodyText);
+    } finally {
+      host.done(model);
+    }
+  };
+
+  const inferOn = async (model: ServingModel, version: string | undefined, bodyText: string) => {
+    const name = model.name;
     if (version !== undefined && version !== String(model.version)) {
       throw new NotFoundError('model version', `${name}@${version} (serving v${model.version})`);
     }
@@ -150,14 +161,13 @@ export function createInferenceApi(deps: ServerDeps): Hono {
       });
     }
     const request = ready.validator.parse(body);
-    const ranAt = performance.now();
     const results = await ready.batcher.run(request.feeds);
     deps.shadow?.offer(
       { name: model.name, version: model.version },
+      model.loaded,
       request.feeds,
       results,
       model.manifest.outputs[0]!.name,
-      performance.now() - ranAt,
     );
     const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
     // Every response carries an id, so the app can send ground truth for it later.

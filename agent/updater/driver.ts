@@ -1,27 +1,41 @@
 /**
  * Runs the update machine: receives commands (install, activate, rollback), persists each record BEFORE executing the effects of
- * its new state, executes them one by one and feeds the resulting event back into `step`. Updates run one at
- * a time, in arrival order. On start, unfinished records are recovered from where they were persisted.
- * Commands are idempotent by id: a known id is re-reported, never redone.
+ * its new state, executes them one by one and feeds the resulting event back into `step`. Work runs one
+ * piece at a time, in arrival order. On start, unfinished records are recovered from where they were persisted.
+ * Commands are idempotent by id: a known id is re-reported once finished, never redone.
  *
- * `activate` switches a shadowing candidate in. `rollback` leaves a model: a candidate still installing or
- * shadowing is discarded; an active one is switched back to the model in the other slot. A rollback is
- * recorded under its own command id once done (so a re-sent one is re-reported) and reported with that id.
+ * `activate` switches a shadowing candidate in; it is decided on the install's state when its turn comes, so a
+ * re-sent one finds the install already active and only re-reports it. `rollback` is persisted as its own
+ * record (keyed by the command's id) before anything is touched, then leaves the model: an install still under
+ * way is stopped at its next step boundary and discarded, as is a shadowing candidate; an active model is
+ * switched back to the model in the other slot. The outcome is reported under the rollback's id.
+ * An install that reaches `downloading` supersedes any shadowing candidate of the same model: it is about to
+ * overwrite the slot that candidate was loaded from.
  */
 import type { Logger } from 'pino';
 import { ManifestSchema } from '../../shared/manifest.js';
 import {
   type ActivateCommand,
+  assertNever,
   type Command,
   type InstallCommand,
+  type ModelRef,
   PROTOCOL_VERSION,
+  type Reason,
   type RollbackCommand,
   type UpdateMessage,
   type UpdateState,
 } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
 import type { UpdateEffects } from './effects.js';
-import { isTerminal, step, type UpdateEffect, type UpdateEvent, type UpdateRecord } from './machine.js';
+import {
+  isRollback,
+  isTerminal,
+  step,
+  type UpdateEffect,
+  type UpdateEvent,
+  type UpdateRecord,
+} from './machine.js';
 
 export interface UpdateStore {
   get(commandId: string): Promise<UpdateRecord | undefined>;
@@ -51,6 +65,8 @@ export class UpdateDriver {
   private intake: Promise<void> = Promise.resolve();
   private seq = 0;
   private stopping = false;
+  /** Installs a persisted rollback is waiting to stop, by install command id → the rollback's reason. */
+  private readonly cancels = new Map<string, Reason>();
 
   constructor(private readonly o: DriverOptions) {}
 
@@ -78,20 +94,25 @@ export class UpdateDriver {
     }
   }
 
-  /** Resume every unfinished update, oldest first. Call once at start, before taking commands. */
+  /** Resume every unfinished record (installs and rollbacks), oldest first. Call once at start, before taking commands. */
   async recover(): Promise<void> {
-    const unfinished = (await this.o.store.all())
-      .filter((r) => !isTerminal(r.state))
-      .sort((a, b) => a.seq - b.seq);
-    this.seq = Math.max(0, ...(await this.o.store.all()).map((r) => r.seq));
+    const records = await this.o.store.all();
+    const unfinished = records.filter((r) => !isTerminal(r.state)).sort((a, b) => a.seq - b.seq);
+    this.seq = Math.max(0, ...records.map((r) => r.seq));
     for (const record of unfinished) {
-      this.o.log.info({ commandId: record.commandId, state: record.state }, 'recovering update');
+      if (isRollback(record)) await this.cancelInstallOf(record);
+    }
+    for (const record of unfinished) {
+      this.o.log.info(
+        { commandId: record.commandId, state: record.state, kind: record.kind },
+        'recovering update',
+      );
       this.enqueue(record, { type: 'recover', maxReentries: this.o.maxReentries });
     }
   }
 
   /**
-   * Accept an install command. Intake is serialized: the same command can arrive twice at once (the persistent
+   * Accept a command. Intake is serialized: the same command can arrive twice at once (the persistent
    * session's queued copy and the fleet's re-send on reconnect), and the second must find the first's record.
    */
   submit(command: Command): Promise<void> {
@@ -103,6 +124,8 @@ export class UpdateDriver {
           return this.activate(command);
         case 'rollback':
           return this.rollback(command);
+        default:
+          return assertNever(command, 'command type');
       }
     });
     this.intake = accepted.catch(() => undefined);
@@ -129,6 +152,7 @@ export class UpdateDriver {
       executionProvider: null,
       reentries: {},
       seq: ++this.seq,
+      kind: 'install',
       mode: command.mode,
       shadowPercent: command.shadowPercent,
     };
@@ -141,55 +165,51 @@ export class UpdateDriver {
   }
 
   /** The newest install record of `model` (the one a command about that version refers to). */
-  private async latestOf(model: { name: string; version: number }): Promise<UpdateRecord | undefined> {
+  private async latestInstallOf(model: ModelRef): Promise<UpdateRecord | undefined> {
     return (await this.o.store.all())
       .filter(
-        (r) => r.manifestText !== '' && r.model.name === model.name && r.model.version === model.version,
+        (r) =>
+          !isRollback(r) &&
+          r.manifestText !== '' &&
+          r.model.name === model.name &&
+          r.model.version === model.version,
       )
       .sort((a, b) => b.seq - a.seq)[0];
   }
 
+  /** Queued like any work, so it acts on the install's settled state (and a duplicate finds it switched). */
   private async activate(command: ActivateCommand): Promise<void> {
-    const record = await this.latestOf(command.model);
+    this.queue = this.queue.then(() =>
+      this.runActivate(command).catch((err) =>
+        this.o.log.error({ err, commandId: command.id }, 'activate failed'),
+      ),
+    );
+  }
+
+  private async runActivate(command: ActivateCommand): Promise<void> {
+    const record = await this.latestInstallOf(command.model);
+    const about = { commandId: command.id, model: command.model };
     if (!record) {
-      this.o.log.warn(
-        { commandId: command.id, model: command.model },
-        'activate for a model never installed here',
+      this.o.log.warn(about, 'activate ignored: this model version was never installed here');
+    } else if (record.state === 'shadowing') {
+      await this.run(record, { type: 'activate_requested' });
+    } else if (isTerminal(record.state)) {
+      this.report(record); // re-sent activate (or one for an install that ended): say where it stands
+    } else {
+      // Still installing: the fleet sends activate only to shadowing devices and re-sends it until it hears back.
+      this.o.log.info(
+        { ...about, state: record.state },
+        'activate ignored: the install is not shadowing yet',
       );
-      return;
     }
-    if (record.state === 'shadowing') this.enqueue(record, { type: 'activate_requested' });
-    else if (isTerminal(record.state)) this.report(record); // re-sent activate: say where it stands
-    // Still installing: it reaches shadowing later; the fleet re-sends the activate until it hears back.
   }
 
   private async rollback(command: RollbackCommand): Promise<void> {
     const known = await this.o.store.get(command.id);
     if (known) {
-      this.report(known);
+      // Re-sent: report how it ended; one still under way reports when it ends.
+      if (isTerminal(known.state)) this.report(known);
       return;
-    }
-    // Queued behind the update under way, so it acts on settled state.
-    this.queue = this.queue.then(() =>
-      this.runRollback(command).catch((err) =>
-        this.o.log.error({ err, commandId: command.id }, 'rollback failed'),
-      ),
-    );
-  }
-
-  private async runRollback(command: RollbackCommand): Promise<void> {
-    let reason: UpdateRecord['reason'] = command.reason;
-    let state: UpdateState = 'rolled_back';
-    const install = await this.latestOf(command.model);
-    if (install && !isTerminal(install.state)) {
-      // Installing or shadowing: the candidate is discarded; the active model never changed.
-      await this.run(install, { type: 'rollback_requested', reason: command.reason });
-    } else {
-      const failure = await this.o.effects.rollbackActive(command.model);
-      if (failure) {
-        state = 'failed';
-        reason = failure;
-      }
     }
     const record: UpdateRecord = {
       commandId: command.id,
@@ -199,14 +219,66 @@ export class UpdateDriver {
       model: command.model,
       sha256: null,
       slot: null,
-      state,
-      reason,
+      state: 'received',
+      reason: command.reason,
       executionProvider: null,
       reentries: {},
       seq: ++this.seq,
+      kind: 'rollback',
     };
-    await this.o.store.put(record);
-    this.report(record);
+    if (this.stopping) {
+      await this.o.store.put({ ...record, stoppedCleanly: true });
+      return;
+    }
+    await this.o.store.put(record); // persisted before any install is stopped or any slot switched
+    await this.cancelInstallOf(record);
+    this.enqueue(record, { type: 'start' });
+  }
+
+  /** An install of the rollback's model still under way stops at its next step boundary instead of going on. */
+  private async cancelInstallOf(rollback: UpdateRecord): Promise<void> {
+    const install = await this.latestInstallOf(rollback.model);
+    if (install && !isTerminal(install.state)) {
+      this.cancels.set(install.commandId, rollback.reason ?? ROLLBACK_REASON);
+    }
+  }
+
+  /** A rollback's work: discard the install of its model if unfinished, else leave the model if active. */
+  private async leave(rollback: UpdateRecord): Promise<UpdateEvent> {
+    const install = await this.latestInstallOf(rollback.model);
+    if (install && !isTerminal(install.state)) {
+      await this.run(install, { type: 'rollback_requested', reason: rollback.reason ?? ROLLBACK_REASON });
+      return { type: 'left' };
+    }
+    const outcome = await this.o.effects.rollbackActive(rollback.model);
+    if (!outcome.ok) return { type: 'failed', reason: outcome.reason };
+    if (!outcome.switched) {
+      this.o.log.info(
+        { commandId: rollback.commandId, model: rollback.model },
+        'rollback: this model version is neither installing nor active here; nothing to leave',
+      );
+    }
+    return { type: 'left' };
+  }
+
+  /** Other installs of the same model waiting in `shadowing` end: this one is about to overwrite their slot. */
+  private async supersedeShadows(record: UpdateRecord): Promise<void> {
+    const waiting = (await this.o.store.all()).filter(
+      (r) =>
+        !isRollback(r) &&
+        r.commandId !== record.commandId &&
+        r.state === 'shadowing' &&
+        r.model.name === record.model.name,
+    );
+    for (const shadowing of waiting) {
+      await this.run(shadowing, {
+        type: 'failed',
+        reason: {
+          code: 'superseded',
+          message: `a newer install of ${record.model.name} (v${record.model.version}, command ${record.commandId}) replaced this candidate`,
+        },
+      });
+    }
   }
 
   /** Resolves when every queued update has finished (tests, shutdown). */
@@ -231,6 +303,9 @@ export class UpdateDriver {
         await this.o.store.put({ ...record, stoppedCleanly: true });
         return;
       }
+      // A rollback arrived for this install: it goes no further than the step it finished.
+      const cancel = this.cancels.get(record.commandId);
+      if (cancel && !isTerminal(record.state)) event = { type: 'rollback_requested', reason: cancel };
       const result = step(record, event);
       if (result.record !== record) {
         record = result.record;
@@ -243,6 +318,7 @@ export class UpdateDriver {
         if (next) event = next;
       }
     }
+    if (isTerminal(record.state)) this.cancels.delete(record.commandId);
   }
 
   private async execute(effect: UpdateEffect, record: UpdateRecord): Promise<UpdateEvent | null> {
@@ -254,6 +330,7 @@ export class UpdateDriver {
       case 'verify_manifest':
         return fx.verifyManifest(record);
       case 'download':
+        await this.supersedeShadows(record);
         return fx.download(record);
       case 'verify_and_stage':
         return fx.verifyAndStage(record);
@@ -265,9 +342,13 @@ export class UpdateDriver {
         return fx.activate(record);
       case 'start_shadow':
         return fx.startShadow(record);
+      case 'leave':
+        return this.leave(record);
       case 'discard':
         await fx.discard(record);
         return null;
+      default:
+        return assertNever(effect, 'update effect');
     }
   }
 
@@ -288,11 +369,20 @@ export class UpdateDriver {
     });
     const level = record.state === 'failed' ? 'warn' : 'info';
     this.o.log[level](
-      { commandId: record.commandId, model: record.model, state: record.state, reason: record.reason },
+      {
+        commandId: record.commandId,
+        kind: record.kind ?? 'install',
+        model: record.model,
+        state: record.state,
+        reason: record.reason,
+      },
       'update',
     );
   }
 }
+
+/** For rollback records persisted without a reason (none are; the command's reason is required). */
+const ROLLBACK_REASON: Reason = { code: 'rollback', message: 'rollback requested by the fleet' };
 
 /** Name and version for reports before the manifest is verified (unverified; never used to decide anything). */
 function guessModel(manifestText: string): { name: string; version: number } {

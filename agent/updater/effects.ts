@@ -1,7 +1,9 @@
 /**
  * The work behind each update state: verify the manifest, download (resumable, capped), verify the artifact
- * and stage it into the inactive slot, load + self-test, activate. Each returns the machine's next event;
- * none of them decides what happens next. Errors become `failed` events with a specific reason code.
+ * and stage it into the inactive slot, load + self-test, activate or start shadowing, and switch an active
+ * model back to the other slot for a rollback. Each returns the machine's next event; none of them decides
+ * what happens next. Errors become `failed` events with a specific reason code. Slot switches write the
+ * pointer before the serving table, and a replaced session is retired, never released under a request.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -11,7 +13,7 @@ import type { EnrollResponse } from '../../shared/api/enroll.js';
 import { EdgefleetError } from '../../shared/errors.js';
 import type { FirmwareProfile } from '../../shared/firmware-profile.js';
 import { type Manifest, ManifestError, verifyArtifact, verifyManifest } from '../../shared/manifest.js';
-import type { Reason } from '../../shared/protocol/messages.js';
+import type { ModelRef, Reason } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
 import type { LoadedModel, ModelRuntime } from '../runtime/ort.js';
 import { selfTest, warmUp } from '../runtime/selftest.js';
@@ -235,7 +237,8 @@ export class UpdateEffects {
         manifest,
         loaded,
       });
-      await previous?.loaded.release();
+      // Released once the requests still running on it are done (never under a request in flight).
+      if (previous) this.deps.host.retire(previous);
       return { type: 'activated' };
     } catch (err) {
       return failed(err);
@@ -243,7 +246,7 @@ export class UpdateEffects {
   }
 
   /** Load the self-tested candidate beside the active model and start mirroring traffic to it. */
-  async startShadow(record: UpdateRecord): Promise<UpdateEvent | null> {
+  async startShadow(record: UpdateRecord): Promise<UpdateEvent> {
     let loaded: LoadedModel | undefined;
     try {
       const manifest = this.manifestOf(record);
@@ -264,7 +267,7 @@ export class UpdateEffects {
         output: manifest.outputs[0]!.name,
       });
       if (replaced && replaced.loaded !== loaded) await replaced.loaded.release().catch(() => undefined);
-      return null;
+      return { type: 'shadow_started' };
     } catch (err) {
       await loaded?.release().catch(() => undefined);
       return failed(err);
@@ -273,21 +276,26 @@ export class UpdateEffects {
 
   /**
    * Leave `model` when it is the active one: switch back to the model kept in the other slot (no download),
-   * after loading and self-testing it. Returns null when done (or when `model` is not active: nothing to
-   * leave), or the reason it cannot be done — the active model then keeps serving.
+   * after loading and self-testing it. `switched: false` when `model` is not the active version (nothing to
+   * leave). A failure names why; the active model then keeps serving.
    */
-  async rollbackActive(model: { name: string; version: number }): Promise<Reason | null> {
+  async rollbackActive(model: ModelRef): Promise<RollbackOutcome> {
     let loaded: LoadedModel | undefined;
     try {
       const pointer = await this.deps.slots.readActive(model.name);
-      if (!pointer || pointer.version !== model.version) return null;
+      if (!pointer || pointer.version !== model.version) return { ok: true, switched: false };
       const slot = otherSlot(pointer.slot);
       const manifest = await this.deps.slots.readManifest(model.name, slot);
-      if (!manifest || manifest.version === model.version) {
-        return {
-          code: 'no_previous_model',
-          message: `no previous model of ${model.name} is kept on this device`,
-        };
+      if (!manifest) {
+        return refused('no_previous_model', `no previous model of ${model.name} is kept on this device`);
+      }
+      // The other slot may hold a newer candidate staged since (it overwrote the previous model): never
+      // "roll back" forward to a version the fleet has not activated.
+      if (manifest.version >= model.version) {
+        return refused(
+          'no_previous_model',
+          `the other slot of ${model.name} holds v${manifest.version}, not a version older than v${model.version}: the previous model is gone`,
+        );
       }
       loaded = await this.deps.runtime.load(this.deps.slots.modelPath(model.name, slot), this.deps.profile);
       await selfTest(loaded, manifest.golden);
@@ -303,11 +311,11 @@ export class UpdateEffects {
         manifest,
         loaded,
       });
-      await previous?.loaded.release();
-      return null;
+      if (previous) this.deps.host.retire(previous);
+      return { ok: true, switched: true };
     } catch (err) {
       await loaded?.release().catch(() => undefined);
-      return reasonOf(err);
+      return { ok: false, reason: reasonOf(err) };
     }
   }
 
@@ -321,6 +329,13 @@ export class UpdateEffects {
       .catch(() => undefined);
     if (record.sha256) await rm(this.partPath(record), { force: true });
   }
+}
+
+/** What a rollback of the active model came to: switched back, nothing to leave, or refused with a reason. */
+export type RollbackOutcome = { ok: true; switched: boolean } | { ok: false; reason: Reason };
+
+function refused(code: string, message: string): RollbackOutcome {
+  return { ok: false, reason: { code, message } };
 }
 
 function failed(err: unknown): UpdateEvent {

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AgentDb } from '../../../agent/store.js';
 import { generateSigningKey, type SigningKey, sha256Hex } from '../../../shared/crypto/signing.js';
 import type { ActivateCommand, RollbackCommand } from '../../../shared/protocol/messages.js';
 import { mlp, randomBatch } from '../../support/models.js';
@@ -140,6 +141,48 @@ describe('shadow installs', () => {
     expect(d.host.versionOf('m')).toBe(3);
   });
 
+  it('restarts while shadowing never add up to a crash loop', async () => {
+    const d = await serving2();
+    const install = await shadowInstall(V3, 3);
+    await d.install(install);
+    await d.close();
+    for (let restart = 0; restart < 5; restart++) {
+      device = await openDevice({
+        dataDir: dir,
+        identity: identityFor(key, TEST_CPU_PROFILE),
+        serveFromDisk: true,
+      });
+      await device.driver.idle();
+      expect(device.shadow.get('m')?.model.version).toBe(3);
+      await device.close();
+      device = undefined;
+    }
+    const db = await AgentDb.open(join(dir, 'db'));
+    try {
+      expect(await db.updates().get(install.id)).toMatchObject({
+        state: 'shadowing',
+        reentries: { shadowing: 0 },
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('a newer install supersedes a shadowing candidate before overwriting its slot', async () => {
+    const d = await serving2();
+    const first = await shadowInstall(V3, 3);
+    await d.install(first);
+    const V4 = mlp(4);
+    const reports = await d.install(installCommand(await manifestFor(V4, 4, key), server.put(V4)));
+    expect(reports.at(-1)?.state).toBe('active');
+    expect(d.reports.filter((r) => r.commandId === first.id).at(-1)).toMatchObject({
+      state: 'failed',
+      reason: { code: 'superseded' },
+    });
+    expect(d.shadow.get('m')).toBeUndefined();
+    expect(d.host.versionOf('m')).toBe(4);
+  });
+
   it('keeps shadowing across a restart', async () => {
     const d = await serving2();
     await d.install(await shadowInstall(V3, 3));
@@ -193,6 +236,25 @@ describe('rollback', () => {
     const again = await d.command(command);
     expect(again.map((r) => r.state)).toEqual(['rolled_back', 'rolled_back']);
     expect(await d.slots.readActive('m')).toMatchObject({ slot: 'a', version: 2 });
+  });
+
+  it('of the active model never switches forward to a newer candidate staged in the other slot', async () => {
+    const d = await serving2();
+    await d.install(installCommand(await manifestFor(V3, 3, key), server.put(V3)));
+    // v4 shadows from slot a, where v2 was kept: there is no previous model any more.
+    const V4 = mlp(4);
+    await d.install({
+      ...installCommand(await manifestFor(V4, 4, key), server.put(V4)),
+      mode: 'shadow',
+      shadowPercent: 100,
+    });
+    const reports = await d.command(rollback(3));
+    expect(reports.map((r) => [r.state, r.reason?.code, r.serving?.version])).toEqual([
+      ['failed', 'no_previous_model', 3],
+    ]);
+    expect(reports[0]!.reason?.message).toContain('v4');
+    expect(d.host.versionOf('m')).toBe(3);
+    expect(d.shadow.get('m')?.model.version).toBe(4);
   });
 
   it('fails with a reason when there is no previous model, and the active one keeps serving', async () => {

@@ -197,3 +197,80 @@ describe('inference API (Open Inference Protocol v2)', () => {
     expect(window.latencyMs.p99).toBeGreaterThan(0);
   });
 });
+
+describe('inference API during a model switch', () => {
+  it('a request in flight when the model is switched completes on the old session, released after it', async () => {
+    const bytes = seededMlp({ seed: 12, sizes: [32, 8, 2], softmax: true });
+    const dir = await mkdtemp(join(tmpdir(), 'agent-api-switch-'));
+    await writeFile(join(dir, 'm.onnx'), bytes);
+    const runtime = new OrtRuntime();
+    const manifest = (version: number): Manifest =>
+      signManifest(
+        {
+          schema: MANIFEST_SCHEMA,
+          name: 'm',
+          version,
+          artifact: { sha256: 'ab'.repeat(32), size: bytes.length },
+          inputs: [{ name: 'input', dtype: 'float32', shape: ['batch', 32] }],
+          outputs: [{ name: 'output', dtype: 'float32', shape: ['batch', 2] }],
+          opset: 13,
+          createdAt: new Date().toISOString(),
+          expiresAt: new Date(Date.now() + 86_400_000).toISOString(),
+          golden: {
+            inputs: [{ name: 'input', dtype: 'float32', shape: [1, 32], data: new Array(32).fill(0) }],
+            outputs: [{ name: 'output', dtype: 'float32', shape: [1, 2], data: [0, 0] }],
+            tolerance: { abs: 1, rel: 0 },
+          },
+        },
+        generateSigningKey(),
+      );
+    const real = await runtime.load(join(dir, 'm.onnx'), TEST_CPU_PROFILE);
+    // The old session's run waits at a gate, so the switch happens while the request is inside it.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const events: string[] = [];
+    const old = {
+      ...real,
+      async run(feeds: Parameters<typeof real.run>[0]) {
+        entered();
+        await gate;
+        const outputs = await real.run(feeds);
+        events.push('old run done');
+        return outputs;
+      },
+      async release() {
+        events.push('old released');
+        await real.release();
+      },
+    };
+    const host = new ModelHost();
+    host.swap({ name: 'm', version: 1, slot: 'a', manifest: manifest(1), loaded: old });
+    const app = createInferenceApi({
+      host,
+      stats: new InferenceStats(64),
+      log: pino({ level: 'silent' }),
+      agentVersion: 'test',
+      maxBatchRows: 1,
+    });
+    const body = JSON.stringify({
+      inputs: [{ name: 'input', shape: [1, 32], datatype: 'FP32', data: new Array(32).fill(0.5) }],
+    });
+    const pending = app.request('/v2/models/m/infer', { method: 'POST', body });
+    await inside;
+    const next = await runtime.load(join(dir, 'm.onnx'), TEST_CPU_PROFILE);
+    host.retire(host.swap({ name: 'm', version: 2, slot: 'b', manifest: manifest(2), loaded: next })!);
+    expect(events).toEqual([]); // not released under the request
+    open();
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { model_version: string }).model_version).toBe('1');
+    expect(events).toEqual(['old run done', 'old released']);
+    await next.release();
+  });
+});

@@ -8,11 +8,13 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ModelHost } from '../../../../agent/runtime/host.js';
 import { UpdateDriver, type UpdateStore } from '../../../../agent/updater/driver.js';
-import type { UpdateEffects } from '../../../../agent/updater/effects.js';
+import type { RollbackOutcome, UpdateEffects } from '../../../../agent/updater/effects.js';
 import type { UpdateEvent, UpdateRecord } from '../../../../agent/updater/machine.js';
 import {
+  type ActivateCommand,
   type InstallCommand,
   PROTOCOL_VERSION,
+  type RollbackCommand,
   type UpdateMessage,
   type UpdateState,
 } from '../../../../shared/protocol/messages.js';
@@ -54,9 +56,18 @@ const DEFAULT_EVENT: Record<string, UpdateEvent> = {
   verifyAndStage: { type: 'staged', slot: 'b' },
   loadAndSelfTest: { type: 'loaded', provider: 'cpu' },
   activate: { type: 'activated' },
+  startShadow: { type: 'shadow_started' },
 };
 
-function harness(options: { store?: MemoryStore; auto?: boolean; maxReentries?: number } = {}) {
+function harness(
+  options: {
+    store?: MemoryStore;
+    auto?: boolean;
+    maxReentries?: number;
+    /** What switching the active model back comes to (default: switched). */
+    rollbackOutcome?: RollbackOutcome;
+  } = {},
+) {
   const store = options.store ?? new MemoryStore();
   const reports: UpdateMessage[] = [];
   const calls: Call[] = [];
@@ -83,6 +94,17 @@ function harness(options: { store?: MemoryStore; auto?: boolean; maxReentries?: 
     verifyAndStage: effect('verifyAndStage'),
     loadAndSelfTest: effect('loadAndSelfTest'),
     activate: effect('activate'),
+    startShadow: effect('startShadow'),
+    rollbackActive: async (model: { name: string; version: number }): Promise<RollbackOutcome> => {
+      calls.push({
+        kind: 'rollbackActive',
+        commandId: `${model.name}@${model.version}`,
+        persisted: undefined,
+        finish: () => undefined,
+      });
+      for (const w of waiters.splice(0)) w();
+      return options.rollbackOutcome ?? { ok: true, switched: true };
+    },
     discard: async (record: UpdateRecord) => {
       discarded.push(record.commandId);
     },
@@ -116,6 +138,28 @@ function harness(options: { store?: MemoryStore; auto?: boolean; maxReentries?: 
   };
   const chainOf = (commandId: string) => reports.filter((r) => r.commandId === commandId).map((r) => r.state);
   return { driver, store, reports, calls, discarded, persistedStates, callsReached, chainOf };
+}
+
+function shadowCommand(id: string, version = 2): InstallCommand {
+  return { ...command(id, version), mode: 'shadow', shadowPercent: 50 };
+}
+
+function activate(id: string, version = 2): ActivateCommand {
+  return { v: PROTOCOL_VERSION, type: 'activate', id, ts: 1, rolloutId: 'r', model: { name: 'm', version } };
+}
+
+const REASON = { code: 'gate_failed', message: 'p95_latency_ratio 3 not <= 1.2' };
+
+function rollback(id: string, version = 2): RollbackCommand {
+  return {
+    v: PROTOCOL_VERSION,
+    type: 'rollback',
+    id,
+    ts: 1,
+    rolloutId: 'r',
+    model: { name: 'm', version },
+    reason: REASON,
+  };
 }
 
 function command(id: string, version = 2): InstallCommand {
@@ -372,5 +416,176 @@ describe('update driver: recovery after a restart', () => {
     await h.callsReached(1);
     expect(await h.driver.stop(20)).toBe(false);
     expect(h.store.records.get('c1')?.stoppedCleanly).toBeFalsy();
+  });
+});
+
+describe('update driver: shadow installs, activate and rollback', () => {
+  const TO_SHADOWING: UpdateState[] = [
+    'received',
+    'downloading',
+    'verifying',
+    'staged',
+    'loading',
+    'shadowing',
+  ];
+
+  it('a shadow install waits in shadowing; activate switches it in, reported under the install’s id', async () => {
+    const h = harness();
+    await h.driver.submit(shadowCommand('c1'));
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual(TO_SHADOWING);
+    expect(h.calls.at(-1)?.kind).toBe('startShadow');
+    expect(h.store.records.get('c1')).toMatchObject({ mode: 'shadow', shadowPercent: 50 });
+    await h.driver.submit(activate('a1'));
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual([...TO_SHADOWING, 'activating', 'active']);
+    expect(h.calls.filter((c) => c.kind === 'activate').map((c) => c.persisted)).toEqual(['activating']);
+    expect(h.reports.some((r) => r.commandId === 'a1')).toBe(false);
+  });
+
+  it('the same activate delivered twice at once switches once; later copies re-report the install', async () => {
+    const h = harness();
+    await h.driver.submit(shadowCommand('c1'));
+    await h.driver.idle();
+    await Promise.all([h.driver.submit(activate('a1')), h.driver.submit(activate('a1'))]);
+    await h.driver.idle();
+    expect(h.calls.filter((c) => c.kind === 'activate')).toHaveLength(1);
+    expect(h.chainOf('c1')).toEqual([...TO_SHADOWING, 'activating', 'active', 'active']);
+  });
+
+  it('an activate for a version never installed here changes nothing and reports nothing', async () => {
+    const h = harness();
+    await h.driver.submit(shadowCommand('c1'));
+    await h.driver.idle();
+    const reports = h.reports.length;
+    await h.driver.submit(activate('a1', 9));
+    await h.driver.idle();
+    expect(h.reports).toHaveLength(reports);
+    expect(h.store.records.get('c1')?.state).toBe('shadowing');
+  });
+
+  it('rollback of a shadowing candidate: the install ends rolled_back, then the rollback under its own id', async () => {
+    const h = harness();
+    await h.driver.submit(shadowCommand('c1'));
+    await h.driver.idle();
+    await h.driver.submit(rollback('rb1'));
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual([...TO_SHADOWING, 'rolled_back']);
+    expect(h.reports.filter((r) => r.commandId === 'rb1')).toEqual([
+      expect.objectContaining({ state: 'rolled_back', model: { name: 'm', version: 2 }, reason: REASON }),
+    ]);
+    expect(h.discarded).toEqual(['c1']);
+    expect(h.calls.some((c) => c.kind === 'rollbackActive')).toBe(false);
+    // Persisted first (received), then finished.
+    expect(h.store.puts.filter(([id]) => id === 'rb1').map(([, s]) => s)).toEqual([
+      'received',
+      'rolled_back',
+    ]);
+  });
+
+  it('rollback of the active model switches back; a failure to do so is reported under the rollback’s id', async () => {
+    const ok = harness();
+    await ok.driver.submit(command('c1'));
+    await ok.driver.idle();
+    await ok.driver.submit(rollback('rb1'));
+    await ok.driver.idle();
+    expect(ok.calls.filter((c) => c.kind === 'rollbackActive').map((c) => c.commandId)).toEqual(['m@2']);
+    expect(ok.chainOf('rb1')).toEqual(['rolled_back']);
+    expect(ok.chainOf('c1').at(-1)).toBe('active');
+
+    const refused = harness({
+      rollbackOutcome: { ok: false, reason: { code: 'no_previous_model', message: 'none kept' } },
+    });
+    await refused.driver.submit(command('c1'));
+    await refused.driver.idle();
+    await refused.driver.submit(rollback('rb1'));
+    await refused.driver.idle();
+    expect(refused.reports.filter((r) => r.commandId === 'rb1')).toEqual([
+      expect.objectContaining({
+        state: 'failed',
+        reason: { code: 'no_previous_model', message: 'none kept' },
+      }),
+    ]);
+  });
+
+  it('a rollback arriving while its install downloads stops it at the next step boundary', async () => {
+    const h = harness({ auto: false });
+    await h.driver.submit(command('c1'));
+    (await h.callsReached(1))[0]!.finish();
+    const [, download] = await h.callsReached(2);
+    await h.driver.submit(rollback('rb1'));
+    download!.finish();
+    await h.driver.idle();
+    // Never verified, staged, loaded or activated: nothing of the candidate ever served.
+    expect(h.calls.map((c) => c.kind)).toEqual(['verifyManifest', 'download', 'rollbackActive']);
+    expect(h.chainOf('c1')).toEqual(['received', 'downloading', 'rolled_back']);
+    expect(h.chainOf('rb1')).toEqual(['rolled_back']);
+    expect(h.discarded).toEqual(['c1']);
+  });
+
+  it('the same rollback delivered twice at once runs once; once finished, a copy re-reports it', async () => {
+    const h = harness();
+    await h.driver.submit(command('c1'));
+    await h.driver.idle();
+    await Promise.all([h.driver.submit(rollback('rb1')), h.driver.submit(rollback('rb1'))]);
+    await h.driver.idle();
+    expect(h.calls.filter((c) => c.kind === 'rollbackActive')).toHaveLength(1);
+    expect(h.chainOf('rb1')).toEqual(['rolled_back']);
+    await h.driver.submit(rollback('rb1'));
+    await h.driver.idle();
+    expect(h.calls.filter((c) => c.kind === 'rollbackActive')).toHaveLength(1);
+    expect(h.chainOf('rb1')).toEqual(['rolled_back', 'rolled_back']);
+  });
+
+  it('an install that starts downloading supersedes a shadowing candidate of the same model', async () => {
+    const h = harness();
+    await h.driver.submit(shadowCommand('c1', 2));
+    await h.driver.idle();
+    await h.driver.submit(command('c2', 3));
+    await h.driver.idle();
+    expect(h.chainOf('c1')).toEqual([...TO_SHADOWING, 'failed']);
+    expect(h.store.records.get('c1')?.reason?.code).toBe('superseded');
+    expect(h.discarded).toContain('c1');
+    // Superseded before the new artifact could overwrite the candidate's slot.
+    const superseded = h.reports.findIndex((r) => r.commandId === 'c1' && r.state === 'failed');
+    const verifying = h.reports.findIndex((r) => r.commandId === 'c2' && r.state === 'verifying');
+    expect(superseded).toBeLessThan(verifying);
+  });
+
+  it('after a restart, a persisted rollback stops its install instead of letting it resume', async () => {
+    const store = new MemoryStore();
+    const install: UpdateRecord = {
+      commandId: 'c1',
+      rolloutId: 'r',
+      manifestText: '{}',
+      artifactUrl: 'http://fleet.invalid/a',
+      model: { name: 'm', version: 2 },
+      sha256: 'ab'.repeat(32),
+      slot: null,
+      state: 'downloading',
+      reason: null,
+      executionProvider: null,
+      reentries: {},
+      seq: 1,
+      kind: 'install',
+    };
+    await store.put(install);
+    await store.put({
+      ...install,
+      commandId: 'rb1',
+      kind: 'rollback',
+      manifestText: '',
+      artifactUrl: '',
+      sha256: null,
+      state: 'received',
+      reason: REASON,
+      seq: 2,
+    });
+    const h = harness({ store });
+    await h.driver.recover();
+    await h.driver.idle();
+    expect(h.calls.map((c) => c.kind)).toEqual(['rollbackActive']);
+    expect(store.records.get('c1')).toMatchObject({ state: 'rolled_back', reason: REASON });
+    expect(store.records.get('rb1')).toMatchObject({ state: 'rolled_back', reentries: { received: 1 } });
   });
 });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   step,
+  TERMINAL,
   type UpdateEffect,
   type UpdateEvent,
   type UpdateRecord,
@@ -41,26 +42,60 @@ const OK: Record<string, UpdateEvent> = {
   continue: { type: 'continue' },
   load_and_selftest: { type: 'loaded', provider: 'cpu' },
   activate: { type: 'activated' },
+  start_shadow: { type: 'shadow_started' },
+  leave: { type: 'left' },
 };
+
+interface Script {
+  outcomes?: Outcome;
+  /** Crash right after this state is persisted, `crashes` times in a row. */
+  crashIn?: UpdateState;
+  crashes?: number;
+  /** The record to start from (default: a fresh install in activate mode). */
+  from?: UpdateRecord;
+  /** Restarts while idle in `shadowing` (each after the shadow session had started again). */
+  idleRestarts?: number;
+  /** The fleet's commands, one each time the machine goes idle short of a terminal state. */
+  commands?: ('activate' | 'rollback')[];
+}
+
+const FLEET_REASON: Reason = { code: 'gate_failed', message: 'shadow_agreement 0.8 not >= 0.99' };
 
 /**
  * Drive the machine like the driver does: persist, then run effects. A crash right after `crashIn` is
- * persisted throws away the in-memory state; the next "process" recovers from disk.
+ * persisted throws away the in-memory state; the next "process" recovers from disk. When the machine waits
+ * (no event in hand, not terminal), a restart or the next fleet command comes in.
  */
-function simulate(outcomes: Outcome, crashIn?: UpdateState, crashes = 1) {
-  let disk = fresh();
+function run(script: Script) {
+  let disk = script.from ?? fresh();
   const chain: UpdateState[] = [disk.state];
   const effects: string[] = [];
-  let remainingCrashes = crashIn ? crashes : 0;
+  const commands = [...(script.commands ?? [])];
+  let idleRestarts = script.idleRestarts ?? 0;
+  let remainingCrashes = script.crashIn ? (script.crashes ?? 1) : 0;
   let event: UpdateEvent | null = { type: 'start' };
-  for (let guard = 0; guard < 100 && event; guard++) {
+  for (let guard = 0; guard < 200; guard++) {
+    if (!event) {
+      if (TERMINAL.includes(disk.state)) break;
+      if (idleRestarts > 0) {
+        idleRestarts--;
+        event = { type: 'recover', maxReentries: MAX_REENTRIES };
+      } else {
+        const command = commands.shift();
+        if (!command) break;
+        event =
+          command === 'activate'
+            ? { type: 'activate_requested' }
+            : { type: 'rollback_requested', reason: FLEET_REASON };
+      }
+    }
     const result = step(disk, event);
     if (result.record !== disk) {
       disk = result.record;
       if (chain[chain.length - 1] !== disk.state) chain.push(disk.state);
     }
     event = null;
-    if (remainingCrashes > 0 && disk.state === crashIn) {
+    if (remainingCrashes > 0 && disk.state === script.crashIn) {
       remainingCrashes--;
       event = { type: 'recover', maxReentries: MAX_REENTRIES };
       continue;
@@ -68,10 +103,14 @@ function simulate(outcomes: Outcome, crashIn?: UpdateState, crashes = 1) {
     for (const effect of result.effects) {
       effects.push(effect.kind);
       if (effect.kind === 'report' || effect.kind === 'discard') continue;
-      event = outcomes[effect.kind] ?? OK[effect.kind] ?? null;
+      event = script.outcomes?.[effect.kind] ?? OK[effect.kind] ?? null;
     }
   }
   return { record: disk, chain: dedupe(chain), effects };
+}
+
+function simulate(outcomes: Outcome, crashIn?: UpdateState, crashes = 1) {
+  return run({ outcomes, crashIn, crashes });
 }
 
 function dedupe(states: UpdateState[]): UpdateState[] {
@@ -208,7 +247,7 @@ describe('update state machine: a crash after each persisted state', () => {
 describe('update state machine: invariants', () => {
   const reason: Reason = { code: 'x', message: 'x' };
 
-  it.each(['active', 'failed'] as UpdateState[])(
+  it.each(['active', 'failed', 'rolled_back'] as UpdateState[])(
     '%s is terminal: no event changes it or causes effects',
     (state) => {
       const record = { ...fresh(), state };
@@ -216,6 +255,8 @@ describe('update state machine: invariants', () => {
         { type: 'start' },
         { type: 'failed', reason },
         { type: 'activated' },
+        { type: 'activate_requested' },
+        { type: 'rollback_requested', reason },
         { type: 'recover', maxReentries: 3 },
       ] as UpdateEvent[]) {
         const result = step(record, event);
@@ -252,44 +293,216 @@ describe('update state machine: invariants', () => {
   });
 });
 
-describe('update state machine: shadow mode and rollback requests', () => {
-  const shadowing = (): UpdateRecord => ({ ...fresh(), mode: 'shadow', state: 'loading', slot: 'b' });
+describe('update state machine: shadow mode', () => {
+  const shadowInstall = (): UpdateRecord => ({ ...fresh(), mode: 'shadow', shadowPercent: 25 });
+  const TO_SHADOWING: UpdateState[] = [
+    'received',
+    'downloading',
+    'verifying',
+    'staged',
+    'loading',
+    'shadowing',
+  ];
 
-  it('a shadow install waits in shadowing after its self-test, starting the shadow', () => {
-    const r = step(shadowing(), { type: 'loaded', provider: 'cpu' });
-    expect(r.record.state).toBe('shadowing');
-    expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'start_shadow' }]);
-    // Nothing the effects report moves it on; only a request does.
-    expect(step(r.record, { type: 'activated' }).record.state).toBe('failed');
+  const rows: {
+    name: string;
+    script: Script;
+    chain: UpdateState[];
+    reason?: string;
+    reentries?: Partial<Record<UpdateState, number>>;
+  }[] = [
+    { name: 'no command yet: waits in shadowing', script: {}, chain: TO_SHADOWING },
+    {
+      name: 'activate switches it in',
+      script: { commands: ['activate'] },
+      chain: [...TO_SHADOWING, 'activating', 'active'],
+    },
+    {
+      name: 'rollback discards it',
+      script: { commands: ['rollback'] },
+      chain: [...TO_SHADOWING, 'rolled_back'],
+      reason: 'gate_failed',
+    },
+    {
+      name: 'a second activate after the first is ignored (terminal)',
+      script: { commands: ['activate', 'activate'] },
+      chain: [...TO_SHADOWING, 'activating', 'active'],
+    },
+    {
+      name: 'crash while (re)loading the shadow, then activate',
+      script: { crashIn: 'shadowing', commands: ['activate'] },
+      chain: [...TO_SHADOWING, 'activating', 'active'],
+      // counted while the candidate was reloading, cleared once it ran again
+      reentries: { shadowing: 0 },
+    },
+    {
+      name: 'crash loop while reloading the shadow: crash_loop',
+      script: { crashIn: 'shadowing', crashes: MAX_REENTRIES + 1, commands: ['activate'] },
+      chain: [...TO_SHADOWING, 'failed'],
+      reason: 'crash_loop',
+    },
+    {
+      name: 'many restarts while waiting never add up; activate still works',
+      script: { idleRestarts: MAX_REENTRIES + 3, commands: ['activate'] },
+      chain: [...TO_SHADOWING, 'activating', 'active'],
+      reentries: { shadowing: 0 },
+    },
+    {
+      name: 'restarts while waiting, then rollback',
+      script: { idleRestarts: 2, commands: ['rollback'] },
+      chain: [...TO_SHADOWING, 'rolled_back'],
+      reason: 'gate_failed',
+    },
+    {
+      name: 'crash while activating after the activate command: resumes activating',
+      script: { crashIn: 'activating', commands: ['activate'] },
+      chain: [...TO_SHADOWING, 'activating', 'active'],
+      reentries: { activating: 1 },
+    },
+    {
+      name: 'self-test fails: never shadows',
+      script: { outcomes: { load_and_selftest: fail('selftest_failed') }, commands: ['activate'] },
+      chain: ['received', 'downloading', 'verifying', 'staged', 'loading', 'failed'],
+      reason: 'selftest_failed',
+    },
+  ];
+
+  it.each(rows)('$name', ({ script, chain, reason, reentries }) => {
+    const result = run({ ...script, from: shadowInstall() });
+    expect(result.chain).toEqual(chain);
+    expect(result.record.reason?.code).toBe(reason);
+    if (reentries) expect(result.record.reentries).toMatchObject(reentries);
+    expect(result.record.shadowPercent).toBe(25);
   });
 
-  it('activate_requested switches a shadowing candidate in; it is ignored in any other state', () => {
-    const waiting = step(shadowing(), { type: 'loaded', provider: 'cpu' }).record;
-    const r = step(waiting, { type: 'activate_requested' });
-    expect(r.record.state).toBe('activating');
-    expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'activate' }]);
-    const downloading: UpdateRecord = { ...fresh(), state: 'downloading' };
-    expect(step(downloading, { type: 'activate_requested' })).toEqual({ record: downloading, effects: [] });
+  it('a candidate that no longer loads when the shadow restarts fails with the reason', () => {
+    let starts = 0;
+    const outcomes: Outcome = {};
+    // First start (after the self-test) works; after the restart the session cannot be loaded again.
+    Object.defineProperty(outcomes, 'start_shadow', {
+      get: () => (starts++ === 0 ? { type: 'shadow_started' } : fail('no_execution_provider')),
+      enumerable: true,
+    });
+    const result = run({ from: shadowInstall(), outcomes, idleRestarts: 1, commands: ['activate'] });
+    expect(result.chain).toEqual([...TO_SHADOWING, 'failed']);
+    expect(result.record.reason?.code).toBe('no_execution_provider');
+    expect(result.effects.at(-1)).toBe('discard');
+  });
+
+  it('loaded leads to shadowing and starts the shadow; nothing the effects report moves it on', () => {
+    const loading: UpdateRecord = { ...shadowInstall(), state: 'loading', slot: 'b' };
+    const r = step(loading, { type: 'loaded', provider: 'cpu' });
+    expect(r.record).toMatchObject({ state: 'shadowing', executionProvider: 'cpu' });
+    expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'start_shadow' }]);
+    expect(step(r.record, { type: 'shadow_started' })).toEqual({ record: r.record, effects: [] });
+    expect(step(r.record, { type: 'activated' }).record.reason?.code).toBe('internal_error');
+  });
+
+  it('activate_requested is ignored outside shadowing (an activate-mode install activates itself)', () => {
+    for (const state of [
+      'received',
+      'downloading',
+      'verifying',
+      'staged',
+      'loading',
+      'activating',
+    ] as const) {
+      const record: UpdateRecord = { ...fresh(), state };
+      expect(step(record, { type: 'activate_requested' })).toEqual({ record, effects: [] });
+    }
+  });
+
+  it('shadow_started outside shadowing is an internal error, not a silent skip', () => {
+    expect(step({ ...fresh(), state: 'loading' }, { type: 'shadow_started' }).record.reason?.code).toBe(
+      'internal_error',
+    );
   });
 
   it.each(['received', 'downloading', 'verifying', 'staged', 'loading', 'activating', 'shadowing'] as const)(
     'rollback_requested while %s discards the candidate and ends rolled_back with the reason',
     (state) => {
-      const reason: Reason = { code: 'gate_failed', message: 'too slow' };
-      const r = step({ ...fresh(), state }, { type: 'rollback_requested', reason });
-      expect(r.record).toMatchObject({ state: 'rolled_back', reason });
+      const r = step({ ...fresh(), state }, { type: 'rollback_requested', reason: FLEET_REASON });
+      expect(r.record).toMatchObject({ state: 'rolled_back', reason: FLEET_REASON });
       expect(r.effects).toEqual([{ kind: 'report' }, { kind: 'discard' }]);
       expect(step(r.record, { type: 'activate_requested' }).effects).toEqual([]); // terminal
     },
   );
+});
 
-  it('recovering in shadowing restarts the shadow without counting a crash', () => {
-    let record: UpdateRecord = { ...shadowing(), state: 'shadowing' };
-    for (let i = 0; i < MAX_REENTRIES + 2; i++) {
-      const r = step(record, { type: 'recover', maxReentries: MAX_REENTRIES });
-      expect(r.effects).toEqual([{ kind: 'start_shadow' }]);
-      record = r.record;
+describe('update state machine: rollback records', () => {
+  const rollback = (): UpdateRecord => ({
+    ...fresh(),
+    commandId: 'rb1',
+    kind: 'rollback',
+    manifestText: '',
+    artifactUrl: '',
+    model: { name: 'm', version: 3 },
+    reason: FLEET_REASON,
+  });
+
+  const rows: { name: string; script: Script; chain: UpdateState[]; reason: string; effects: string[] }[] = [
+    {
+      name: 'leaves the model and ends rolled_back with the fleet’s reason',
+      script: {},
+      chain: ['received', 'rolled_back'],
+      reason: 'gate_failed',
+      effects: ['leave', 'report'],
+    },
+    {
+      name: 'no previous model: failed with that reason (the active model keeps serving)',
+      script: { outcomes: { leave: fail('no_previous_model') } },
+      chain: ['received', 'failed'],
+      reason: 'no_previous_model',
+      effects: ['leave', 'report'],
+    },
+    {
+      name: 'crash before the switch is done: leaves it again after the restart',
+      script: { crashIn: 'received' },
+      chain: ['received', 'rolled_back'],
+      reason: 'gate_failed',
+      effects: ['leave', 'report'],
+    },
+    {
+      name: 'crash loop (the previous model crashes the process): crash_loop',
+      script: { crashIn: 'received', crashes: MAX_REENTRIES + 1 },
+      chain: ['received', 'failed'],
+      reason: 'crash_loop',
+      effects: ['report'],
+    },
+  ];
+
+  it.each(rows)('$name', ({ script, chain, reason, effects }) => {
+    const result = run({ ...script, from: rollback() });
+    expect(result.chain).toEqual(chain);
+    expect(result.record.reason?.code).toBe(reason);
+    // One report, of the outcome; a rollback record has nothing of its own to discard.
+    expect(result.effects).toEqual(effects);
+    expect(result.record.model).toEqual({ name: 'm', version: 3 });
+  });
+
+  it('install events do not apply to a rollback record', () => {
+    const r = step(rollback(), { type: 'loaded', provider: 'cpu' });
+    expect(r.record).toMatchObject({ state: 'failed', reason: { code: 'internal_error' } });
+    expect(r.effects).toEqual([{ kind: 'report' }]);
+  });
+
+  it('a clean stop before the switch resumes without counting', () => {
+    const r = step(
+      { ...rollback(), stoppedCleanly: true, reentries: { received: 1 } },
+      { type: 'recover', maxReentries: MAX_REENTRIES },
+    );
+    expect(r.record).toMatchObject({ state: 'received', reentries: { received: 1 }, stoppedCleanly: false });
+    expect(r.effects).toEqual([{ kind: 'leave' }]);
+  });
+
+  it.each(['rolled_back', 'failed'] as const)('a finished rollback (%s) ignores everything', (state) => {
+    const record = { ...rollback(), state };
+    for (const event of [
+      { type: 'start' },
+      { type: 'left' },
+      { type: 'recover', maxReentries: 3 },
+    ] as UpdateEvent[]) {
+      expect(step(record, event)).toEqual({ record, effects: [] });
     }
-    expect(record.state).toBe('shadowing');
   });
 });
