@@ -1,8 +1,15 @@
 /**
  * Shadow comparison on the device: a candidate model loaded beside the active one receives a sampled share of
  * live requests AFTER the active response is computed, through a bounded queue drained one request at a time,
- * and only while no active request is in flight. The active path pays one random draw and, when sampled, an array push; a
- * full queue drops the mirror (counted), never delays the response.
+ * and only while no active request is in flight. For latency, both models are timed on the mirrored input
+ * in such quiet moments (one run each, alternating which goes first), so the comparison is like for like. The active path pays one random draw and, when sampled, an
+ * array push; a full queue drops the mirror (counted), never delays the response. Under saturation there are
+ * few moments with nothing in flight, so most mirrors are dropped: the share compared is reported per window
+ * (`compared` vs `mirrored`), and the fleet's gates ask for a minimum number of comparisons.
+ *
+ * The candidate session keeps the profile's thread settings: onnxruntime-node runs a session synchronously on
+ * the calling (main) thread, so fewer intra-op threads would only make each shadow run block the event loop
+ * for longer.
  *
  * Agreement (the same rule the fleet's gate documents in ShadowStatsSchema): classifiers (last output
  * dimension > 1) agree on a row when the top-1 class is the same; regressors when every output is within
@@ -22,22 +29,25 @@ export interface ShadowCandidate {
 }
 
 interface Job {
-  active: ModelRef;
   feeds: Record<string, FeedTensor>;
   activeOutput: OutputTensor;
-  activeLatencyMs: number;
+  /** The active model's session, run again on the same input to time it beside the candidate. */
+  activeSession: LoadedModel;
 }
 
 interface Entry {
   candidate: ShadowCandidate;
+  /** The active version mirrored from (named in the stats; null until the first mirror). */
+  active: ModelRef | null;
   queue: Job[];
   draining: boolean;
-  stats: Omit<ShadowStats, 'active' | 'candidate'> & { active: ModelRef | null };
+  /** Which model runs first on the next job (alternates, so neither always finds the caches warm). */
+  candidateFirst: boolean;
+  stats: Omit<ShadowStats, 'active' | 'candidate'>;
 }
 
 function emptyStats(): Entry['stats'] {
   return {
-    active: null,
     mirrored: 0,
     compared: 0,
     agreed: 0,
@@ -68,7 +78,14 @@ export class ShadowRunner {
   /** Start shadowing `candidate` for its model name (replacing, and returning, any previous candidate). */
   set(candidate: ShadowCandidate): ShadowCandidate | undefined {
     const previous = this.byName.get(candidate.model.name);
-    this.byName.set(candidate.model.name, { candidate, queue: [], draining: false, stats: emptyStats() });
+    this.byName.set(candidate.model.name, {
+      candidate,
+      active: null,
+      queue: [],
+      draining: false,
+      candidateFirst: true,
+      stats: emptyStats(),
+    });
     return previous?.candidate;
   }
 
@@ -85,24 +102,28 @@ export class ShadowRunner {
     return entry.candidate;
   }
 
-  /** Called after the active model answered: maybe mirror the request to the candidate. Never throws. */
+  /**
+   * Called after the active model answered: maybe mirror the request to the candidate. Never throws, never
+   * waits: one random draw and, when sampled, an array push.
+   */
   offer(
     active: ModelRef,
+    activeSession: LoadedModel,
     feeds: Record<string, FeedTensor>,
     outputs: Record<string, OutputTensor>,
     outputName: string,
-    latencyMs: number,
   ): void {
     const entry = this.byName.get(active.name);
     if (!entry || entry.candidate.model.version === active.version) return;
     if (this.options.random() * 100 >= entry.candidate.percent) return;
     entry.stats.mirrored++;
+    entry.active = active;
     const activeOutput = outputs[outputName];
     if (!activeOutput || entry.queue.length >= this.options.capacity) {
       entry.stats.dropped++;
       return;
     }
-    entry.queue.push({ active, feeds, activeOutput, activeLatencyMs: latencyMs });
+    entry.queue.push({ feeds, activeOutput, activeSession });
     if (!entry.draining) {
       entry.draining = true;
       setImmediate(() => void this.drain(entry));
@@ -115,8 +136,9 @@ export class ShadowRunner {
     for (const entry of this.byName.values()) {
       const s = entry.stats;
       entry.stats = emptyStats();
-      if (!s.active) continue; // nothing mirrored yet: no active version to name
-      out.push({ ...s, active: s.active, candidate: entry.candidate.model });
+      // A window is reported when anything happened in it: mirrors all dropped, or compared from an earlier one.
+      if (!entry.active || s.mirrored + s.compared + s.errors + s.dropped === 0) continue;
+      out.push({ active: entry.active, candidate: entry.candidate.model, ...s });
     }
     return out;
   }
@@ -126,34 +148,76 @@ export class ShadowRunner {
     while ([...this.byName.values()].some((e) => e.draining)) await new Promise((r) => setImmediate(r));
   }
 
+  private current(entry: Entry): boolean {
+    return this.byName.get(entry.candidate.model.name) === entry;
+  }
+
+  /** Active work first: resolves at a moment with no active request in flight (the queue may fill and drop). */
+  private async quiet(entry: Entry): Promise<void> {
+    while (this.active > 0 && this.current(entry)) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /** One model's run on the job's input, timed; each run waits for its own quiet moment. */
+  private async timed(
+    entry: Entry,
+    session: LoadedModel,
+    feeds: Record<string, FeedTensor>,
+  ): Promise<{ ms: number; out: Record<string, OutputTensor> }> {
+    await this.quiet(entry);
+    const started = this.options.now();
+    const out = await session.run(feeds);
+    return { ms: this.options.now() - started, out };
+  }
+
+  /**
+   * Compare each queued request: the candidate's output against what the active model answered, and both
+   * models' latency on the same input, each timed in a quiet moment. The active model's latency is measured
+   * here rather than taken from the live request, which includes waiting for a batch under load: that would
+   * make any candidate look fast next to it.
+   */
   private async drain(entry: Entry): Promise<void> {
+    const yieldToActive = () => new Promise((r) => setImmediate(r));
     try {
-      while (entry.queue.length > 0 && this.byName.get(entry.candidate.model.name) === entry) {
-        // Active work first: wait for a moment with no active request in flight (the queue may fill and drop).
-        while (this.active > 0 && this.byName.get(entry.candidate.model.name) === entry) {
-          await new Promise((r) => setTimeout(r, 1));
-        }
+      while (entry.queue.length > 0 && this.current(entry)) {
+        await this.quiet(entry);
         const job = entry.queue.shift();
-        if (!job) break;
-        const started = this.options.now();
-        let agreed = false;
+        if (!job || !this.current(entry)) break;
+        const candidateFirst = entry.candidateFirst;
+        entry.candidateFirst = !candidateFirst;
+        let activeMs: number | null = null;
+        if (!candidateFirst) {
+          activeMs = await this.timed(entry, job.activeSession, job.feeds).then(
+            (r) => r.ms,
+            () => null, // the active session was switched out meanwhile: no latency pair for this job
+          );
+          await yieldToActive();
+        }
+        let candidateMs: number;
         try {
-          const out = await entry.candidate.loaded.run(job.feeds);
-          const candidateMs = this.options.now() - started;
+          const { ms, out } = await this.timed(entry, entry.candidate.loaded, job.feeds);
           const output = out[entry.candidate.output];
           if (!output) throw new Error(`candidate has no output ${entry.candidate.output}`);
-          agreed = agrees(job.activeOutput, output);
-          entry.stats.active = job.active;
+          candidateMs = ms;
           entry.stats.compared++;
-          if (agreed) entry.stats.agreed++;
-          entry.stats.activeLatencyBuckets[bucketOf(job.activeLatencyMs)]!++;
-          entry.stats.candidateLatencyBuckets[bucketOf(candidateMs)]!++;
+          if (agrees(job.activeOutput, output)) entry.stats.agreed++;
         } catch {
-          entry.stats.active = job.active;
           entry.stats.errors++;
+          await yieldToActive();
+          continue;
+        }
+        if (candidateFirst) {
+          await yieldToActive();
+          activeMs = await this.timed(entry, job.activeSession, job.feeds).then(
+            (r) => r.ms,
+            () => null,
+          );
+        }
+        if (activeMs !== null) {
+          entry.stats.activeLatencyBuckets[bucketOf(activeMs)]!++;
+          entry.stats.candidateLatencyBuckets[bucketOf(candidateMs)]!++;
         }
         // Yield between jobs so active requests arriving meanwhile go first.
-        await new Promise((r) => setImmediate(r));
+        await yieldToActive();
       }
     } finally {
       entry.draining = false;
