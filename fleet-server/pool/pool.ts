@@ -3,8 +3,8 @@
  * Invariants: only samples that pass `validateSample` are stored; a sample id is stored at most once (a
  * re-delivered batch or a re-imported file changes nothing); every refusal is counted, none is silent.
  *
- * Storage: `tasks` name → Task; `samples` `<task>/<id>` → Sample; `pool-counters`
- * `<task>/accepted/<source>` and `<task>/rejected/<source>/<reason>` → number.
+ * Storage: `tasks` name → Task; `samples` `<task>/<id>` → Sample (bytes, see `encodeSample`);
+ * `pool-counters` `<task>/accepted/<source>` and `<task>/rejected/<source>/<reason>` → number.
  */
 import { ConflictError, NotFoundError } from '../../shared/errors.js';
 import {
@@ -14,7 +14,7 @@ import {
   TaskSchema,
   validateSample,
 } from '../../shared/pool.js';
-import type { Collection, Db } from '../store/db.js';
+import type { BatchOp, Collection, Db } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
 
 export interface IngestResult {
@@ -43,7 +43,7 @@ interface PendingIngest {
 
 export class Pool {
   private readonly tasks: Collection<Task>;
-  private readonly samples: Collection<Sample>;
+  private readonly samples: Collection<Buffer>;
   private readonly counters: Collection<number>;
   private readonly lock = new KeyedMutex();
   /** Batches waiting for the task's next group write, by task name. */
@@ -53,7 +53,7 @@ export class Pool {
 
   constructor(private readonly db: Db) {
     this.tasks = db.collection<Task>('tasks');
-    this.samples = db.collection<Sample>('samples');
+    this.samples = db.bytesCollection('samples');
     this.counters = db.collection<number>('pool-counters');
   }
 
@@ -116,33 +116,33 @@ export class Pool {
   }
 
   private async ingestGroup(group: PendingIngest[]): Promise<IngestResult[]> {
-    const allKeys = group.flatMap((g) => g.batch.map((s) => `${g.task.name}/${s.id}`));
-    const existing = await this.samples.getMany(allKeys);
-    const seen = new Set<string>();
-    const puts: [string, Sample][] = [];
+    const keys: string[] = [];
+    for (const { task, batch } of group) for (const sample of batch) keys.push(`${task.name}/${sample.id}`);
+    const stored = await this.samples.hasMany(keys);
+    // Keys accepted in this group so far: a sample twice in one group is stored once.
+    const accepted = new Set<string>();
+    const puts: BatchOp[] = [];
     const counts = new Map<string, number>();
     const add = (key: string, n: number) => counts.set(key, (counts.get(key) ?? 0) + n);
-    let offset = 0;
+    let k = 0;
     const results = group.map(({ task, source, batch }) => {
       const result: IngestResult = { accepted: 0, duplicates: 0, rejected: {}, examples: [] };
-      batch.forEach((sample, i) => {
-        const k = offset + i;
+      for (const sample of batch) {
+        const key = keys[k]!;
+        const isStored = stored[k++];
         const verdict = validateSample(task, sample);
         if (!verdict.ok) {
           result.rejected[verdict.reason] = (result.rejected[verdict.reason] ?? 0) + 1;
           if (result.examples.length < 5)
             result.examples.push({ id: sample.id, reason: verdict.reason, detail: verdict.detail });
-          return;
-        }
-        if (existing[k] !== undefined || seen.has(sample.id)) {
+        } else if (isStored || accepted.has(key)) {
           result.duplicates++;
-          return;
+        } else {
+          accepted.add(key);
+          puts.push(this.samples.putOp(key, encodeSample(sample)));
+          result.accepted++;
         }
-        seen.add(sample.id);
-        puts.push([allKeys[k]!, sample]);
-        result.accepted++;
-      });
-      offset += batch.length;
+      }
       add(`${task.name}/accepted/${source}`, result.accepted);
       for (const [reason, n] of Object.entries(result.rejected))
         add(`${task.name}/rejected/${source}/${reason}`, n);
@@ -150,7 +150,7 @@ export class Pool {
     });
     // Samples and their counters in one atomic batch: a count never disagrees with what is stored.
     const counterOps = await this.counterOps([...counts]);
-    const ops = [...puts.map(([key, sample]) => this.samples.putOp(key, sample)), ...counterOps.ops];
+    const ops = puts.concat(counterOps.ops);
     if (ops.length > 0) await this.db.batch(ops);
     counterOps.commit();
     return results;
@@ -165,9 +165,9 @@ export class Pool {
 
   async stats(task: Task): Promise<TaskStats> {
     const stats: TaskStats = { samples: 0, labeled: 0, acceptedBySource: {}, rejectedBySource: {} };
-    for (const sample of await this.samples.values(`${task.name}/`)) {
+    for (const bytes of await this.samples.values(`${task.name}/`)) {
       stats.samples++;
-      if (sample.label !== null) stats.labeled++;
+      if (decodeSample(bytes).label !== null) stats.labeled++;
     }
     for (const [key, n] of await this.counters.entries(`${task.name}/`)) {
       const [, kind, source, reason] = key.split('/');
@@ -200,7 +200,7 @@ export class Pool {
 
   /** Every sample of a task, ordered by id (the order a snapshot freezes). */
   async samplesOf(task: Task): Promise<Sample[]> {
-    const all = await this.samples.values(`${task.name}/`);
+    const all = (await this.samples.values(`${task.name}/`)).map(decodeSample);
     return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
@@ -228,4 +228,41 @@ export class Pool {
       },
     };
   }
+}
+
+/** First byte of a sample stored as `encodeSample` lays it out. Samples stored as JSON text start with `{`. */
+const SAMPLE_FORMAT_1 = 1;
+const JSON_OPEN_BRACE = 0x7b;
+
+/**
+ * A sample as stored: `[1][u32 LE feature count][count × f64 LE][UTF-8 JSON of [id, source, label, ts]]`.
+ * Features go in binary because printing them as JSON text cost more than the rest of storing a sample; the
+ * value read back is the one JSON text would give (float64 is exact; -0 is stored as 0, as JSON prints it).
+ */
+function encodeSample(sample: Sample): Buffer {
+  const { features } = sample;
+  const head = JSON.stringify([sample.id, sample.source, sample.label, sample.ts]);
+  const bodyBytes = 5 + 8 * features.length;
+  const bytes = Buffer.allocUnsafe(bodyBytes + Buffer.byteLength(head));
+  bytes[0] = SAMPLE_FORMAT_1;
+  bytes.writeUInt32LE(features.length, 1);
+  for (let i = 0; i < features.length; i++) bytes.writeDoubleLE(features[i]! + 0, 5 + 8 * i);
+  bytes.write(head, bodyBytes);
+  return bytes;
+}
+
+/** A stored sample, in either layout: `encodeSample`'s, or the JSON text samples were stored as before it. */
+function decodeSample(bytes: Buffer): Sample {
+  if (bytes[0] === JSON_OPEN_BRACE) return JSON.parse(bytes.toString()) as Sample;
+  if (bytes[0] !== SAMPLE_FORMAT_1) throw new Error(`stored sample in unknown format ${bytes[0]}`);
+  const count = bytes.readUInt32LE(1);
+  const features = new Array<number>(count);
+  for (let i = 0; i < count; i++) features[i] = bytes.readDoubleLE(5 + 8 * i);
+  const [id, source, label, ts] = JSON.parse(bytes.toString('utf8', 5 + 8 * count)) as [
+    string,
+    string,
+    Sample['label'],
+    number,
+  ];
+  return { id, source, features, label, ts };
 }

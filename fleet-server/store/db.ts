@@ -10,6 +10,8 @@ export interface Collection<T> {
   del(key: string): Promise<void>;
   /** Values for many keys in one read (undefined where absent). */
   getMany(keys: string[]): Promise<(T | undefined)[]>;
+  /** Whether each key is present, in one read; no value is copied or decoded. */
+  hasMany(keys: string[]): Promise<boolean[]>;
   /** Many puts in one atomic LevelDB batch. */
   putMany(entries: [string, T][]): Promise<void>;
   /** Values in key order, optionally restricted to keys starting with `prefix`. */
@@ -41,13 +43,23 @@ export class Db {
   }
 
   collection<T>(name: string): Collection<T> {
-    const sub = this.level.sublevel<string, T>(name, { valueEncoding: 'json' });
+    return this.sublevel<T>(name, 'json');
+  }
+
+  /** A collection of raw byte values, for data its owner encodes itself (compact, or on a hot path). */
+  bytesCollection(name: string): Collection<Buffer> {
+    return this.sublevel<Buffer>(name, 'buffer');
+  }
+
+  private sublevel<T>(name: string, valueEncoding: 'json' | 'buffer'): Collection<T> {
+    const sub = this.level.sublevel<string, T>(name, { valueEncoding });
     const range = (prefix?: string) => (prefix ? { gte: prefix, lt: `${prefix}\uffff` } : {});
     return {
       get: async (key) => (await sub.get(key)) ?? undefined,
       put: (key, value) => sub.put(key, value),
       del: (key) => sub.del(key),
       getMany: async (keys) => (await sub.getMany(keys)).map((v) => v ?? undefined),
+      hasMany: (keys) => sub.hasMany(keys),
       putMany: (entries) => sub.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value }))),
       values: (prefix) => sub.values(range(prefix)).all(),
       entries: (prefix) => sub.iterator(range(prefix)).all() as Promise<[string, T][]>,

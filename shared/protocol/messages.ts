@@ -189,11 +189,12 @@ const AnyNumber = z.custom<number>((v) => typeof v === 'number', 'expected a num
  * An array of such numbers, checked in one loop rather than one schema run per element: batches carry
  * hundreds of thousands of numbers, and this check is the hot path of ingestion.
  */
-const NumberArray = z.custom<number[]>((v) => {
+function isNumberArray(v: unknown): v is number[] {
   if (!Array.isArray(v) || v.length > 65_536) return false;
   for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'number') return false;
   return true;
-}, 'expected an array of at most 65536 numbers');
+}
+const NumberArray = z.custom<number[]>(isNumberArray, 'expected an array of at most 65536 numbers');
 
 /** One captured inference for the data pool: the model's input row, its output, and ground truth if known. */
 export const CapturedSampleSchema = z.object({
@@ -216,6 +217,44 @@ export const SamplesMessageSchema = z.object({
   dropped: z.number().int().nonnegative().default(0),
 });
 export type SamplesMessage = z.infer<typeof SamplesMessageSchema>;
+
+const SAMPLES_SHAPE_KEYS = Object.keys(SamplesMessageSchema.shape);
+const SamplesEnvelopeSchema = SamplesMessageSchema.omit({ samples: true });
+
+/**
+ * `SamplesMessageSchema` checked by hand for the plain values `JSON.parse` makes: ingestion's hot path,
+ * where running the schema over every captured sample costs more than the rest of the check. Returns exactly
+ * what the schema returns (same values, same keys in the same order; property-tested against it), or
+ * `undefined` for anything it does not accept, in which case the caller runs the schema, which gives the
+ * verdict and says what is wrong. So it can make acceptance cheaper but never change a verdict.
+ * The envelope (everything but `samples`) still goes through zod.
+ */
+export function parseSamplesFast(value: Record<string, unknown>): SamplesMessage | undefined {
+  const samples = value.samples;
+  if (!Array.isArray(samples) || samples.length < 1 || samples.length > 100_000) return undefined;
+  const envelope = SamplesEnvelopeSchema.safeParse(value);
+  if (!envelope.success) return undefined;
+  const checked: CapturedSample[] = new Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const s: unknown = samples[i];
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) return undefined;
+    const { id, features, output, label, ts } = s as Record<string, unknown>;
+    if (typeof id !== 'string' || id.length < 1 || id.length > 160) return undefined;
+    if (!isNumberArray(features) || !isNumberArray(output)) return undefined;
+    if (label !== null && typeof label !== 'number' && !(typeof label === 'string' && label.length <= 128))
+      return undefined;
+    if (typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return undefined;
+    // A new object with the schema's keys only, in its order: zod strips unknown keys the same way.
+    checked[i] = { id, features, output, label, ts };
+  }
+  const data: Record<string, unknown> = envelope.data;
+  const message: Record<string, unknown> = {};
+  for (const key of SAMPLES_SHAPE_KEYS) {
+    if (key === 'samples') message[key] = checked;
+    else if (key in data) message[key] = data[key];
+  }
+  return message as SamplesMessage;
+}
 
 export const MessageSchema = z.discriminatedUnion('type', [
   InstallCommandSchema,
@@ -241,6 +280,11 @@ export function parseMessage(payload: unknown, maxBytes = 1024 * 1024): ParseRes
       value = JSON.parse(payload.toString());
     } catch (err) {
       return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+    }
+    // Only values JSON.parse made (plain objects and arrays) take the hand-checked path.
+    if (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'samples') {
+      const message = parseSamplesFast(value as Record<string, unknown>);
+      if (message) return { ok: true, message };
     }
   }
   const parsed = MessageSchema.safeParse(value);

@@ -7,6 +7,8 @@ import {
   type Message,
   PROTOCOL_VERSION,
   parseMessage,
+  parseSamplesFast,
+  SamplesMessageSchema,
   type StatusMessage,
   type TelemetryMessage,
   UPDATE_STATES,
@@ -238,6 +240,176 @@ describe('encodeMessage / parseMessage round trip', () => {
         expect(parseMessage(encodeMessage(message))).toEqual({ ok: true, message });
       }),
     );
+  });
+});
+
+describe('samples messages: the hand-checked fast path agrees with the schema', () => {
+  // Values near every limit of SamplesMessageSchema and CapturedSampleSchema, on both sides of it, plus
+  // wrong types and unknown keys; JSON text is what the fast path sees in production.
+  const text = (min: number, max: number) => fc.string({ minLength: min, maxLength: max });
+  const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 8 });
+  const number = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer());
+  // Mostly valid, so that whole batches often are; each field now and then on the wrong side of a limit.
+  const often = <T, U>(valid: fc.Arbitrary<T>, invalid: fc.Arbitrary<U>) =>
+    fc.oneof({ weight: 30, arbitrary: valid }, { weight: 1, arbitrary: invalid });
+  const numbers = fc.oneof(
+    { weight: 60, arbitrary: fc.array(number, { maxLength: 8 }) },
+    { weight: 1, arbitrary: fc.array(fc.oneof(number, fc.string(), fc.constant(null)), { maxLength: 4 }) },
+    {
+      weight: 1,
+      arbitrary: fc.oneof(fc.string(), number, fc.constant(null), fc.dictionary(text(1, 3), number)),
+    },
+  );
+  const timestamp = often(fc.nat(), fc.constantFrom(-1, 0.5, 2 ** 53, 2 ** 53 - 1, 1e300, '1', null));
+  const sample = fc.record(
+    {
+      id: often(fc.oneof(text(1, 12), fc.constant('i'.repeat(160))), fc.constantFrom('i'.repeat(161), '', 7)),
+      features: numbers,
+      output: numbers,
+      label: often(
+        fc.oneof(fc.constant(null), text(0, 8), fc.constant('l'.repeat(128)), number),
+        fc.constantFrom('l'.repeat(129), true),
+      ),
+      ts: timestamp,
+      extra: fc.anything(),
+    },
+    { requiredKeys: ['features', 'output', 'ts'] },
+  );
+  const message = fc.record(
+    {
+      v: often(fc.constant(1), fc.constant(2)),
+      type: fc.constant('samples'),
+      id: often(text(1, 64), fc.constantFrom('', 'i'.repeat(65))),
+      ts: timestamp,
+      model: fc.record({
+        name: often(fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,8}$/), fc.constant('Bad')),
+        version: often(fc.integer({ min: 1, max: 1e6 }), fc.constant(0)),
+      }),
+      samples: often(
+        fc.array(sample, { minLength: 1, maxLength: 5 }),
+        fc.constantFrom([], null, 'x', [null], [[]]),
+      ),
+      dropped: maybe(often(fc.nat(), fc.constant(-1))),
+      note: maybe(fc.string()),
+    },
+    { requiredKeys: ['v', 'type', 'id', 'ts', 'model', 'samples'] },
+  );
+
+  it('property: accepts exactly what the schema accepts, returning the same message key for key', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(message, (m) => {
+        const value = JSON.parse(JSON.stringify(m)) as Record<string, unknown>;
+        const fast = parseSamplesFast(value);
+        const schema = SamplesMessageSchema.safeParse(value);
+        expect(fast !== undefined).toBe(schema.success);
+        if (fast) {
+          accepted++;
+          expect(fast).toStrictEqual(schema.data);
+          expect(JSON.stringify(fast)).toBe(JSON.stringify(schema.data));
+        }
+        // And what parseMessage makes of the text is what the schema alone makes of the value.
+        expect(parseMessage(JSON.stringify(m), Number.POSITIVE_INFINITY)).toEqual(parseMessage(value));
+      }),
+      { numRuns: 500 },
+    );
+    // A property that never saw an accepted message would prove little.
+    expect(accepted).toBeGreaterThan(100);
+  });
+
+  const valid = {
+    v: 1,
+    type: 'samples',
+    id: 'b1',
+    ts: 1,
+    model: { name: 'm', version: 1 },
+    samples: [
+      { id: 's1', features: [1, 2], output: [0.5], label: 'ok', ts: 2 },
+      { id: 's2', features: [3, 4], output: [0.5], label: null, ts: 3 },
+    ],
+  };
+  const many = (n: number) =>
+    Array.from({ length: n }, (_, i) => ({ id: `s${i}`, features: [], output: [], label: null, ts: 0 }));
+  it.each([
+    ...(
+      [
+        ['id', 'i'.repeat(160)],
+        ['id', 'i'.repeat(161)],
+        ['id', ''],
+        ['id', 7],
+        ['id', undefined],
+        ['features', 'x'],
+        ['features', [1, '2']],
+        ['features', [1, null]],
+        ['features', new Array(65_536).fill(0.5)],
+        ['features', new Array(65_537).fill(0.5)],
+        ['output', undefined],
+        ['output', {}],
+        ['label', 'l'.repeat(128)],
+        ['label', 'l'.repeat(129)],
+        ['label', ''],
+        ['label', -2.5],
+        ['label', true],
+        ['label', undefined],
+        ['ts', 0],
+        ['ts', 2 ** 53 - 1],
+        ['ts', 2 ** 53],
+        ['ts', -1],
+        ['ts', 0.5],
+        ['ts', '1'],
+        ['extra', { any: 'thing' }],
+      ] as [string, unknown][]
+    ).map(
+      ([key, value]) =>
+        [
+          `sample ${key} = ${JSON.stringify(value)?.slice(0, 20)}`,
+          { samples: [valid.samples[0], { ...valid.samples[1], [key]: value }] },
+        ] as const,
+    ),
+    ['no samples', { samples: [] }],
+    ['100,000 samples', { samples: many(100_000) }],
+    ['100,001 samples', { samples: many(100_001) }],
+    ['samples not an array', { samples: { 0: valid.samples[0] } }],
+    ['a sample that is an array', { samples: [[]] }],
+    ['version 2', { v: 2 }],
+    ['a bad model name', { model: { name: 'Bad', version: 1 } }],
+    ['dropped 3', { dropped: 3 }],
+    ['dropped -1', { dropped: -1 }],
+    ['an unknown envelope key', { note: 'x' }],
+  ] as const)('agrees with the schema at its limits: %s', (_what, edit) => {
+    const value = JSON.parse(JSON.stringify({ ...valid, ...edit })) as Record<string, unknown>;
+    const fast = parseSamplesFast(value);
+    const schema = SamplesMessageSchema.safeParse(value);
+    expect(fast !== undefined).toBe(schema.success);
+    if (fast) expect(JSON.stringify(fast)).toBe(JSON.stringify(schema.data));
+  });
+
+  it('keeps non-finite features for the pool to refuse one by one (1e999 parses to Infinity)', () => {
+    const text =
+      '{"v":1,"type":"samples","id":"b1","ts":1,"model":{"name":"m","version":1},"samples":[' +
+      '{"id":"s1","features":[1e999,-1e999,0.5],"output":[],"label":null,"ts":2,"x":1}]}';
+    const parsed = parseMessage(text);
+    expect(parsed).toEqual({
+      ok: true,
+      message: {
+        v: 1,
+        type: 'samples',
+        id: 'b1',
+        ts: 1,
+        model: { name: 'm', version: 1 },
+        samples: [
+          {
+            id: 's1',
+            features: [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0.5],
+            output: [],
+            label: null,
+            ts: 2,
+          },
+        ],
+        dropped: 0,
+      },
+    });
+    expect(parsed).toEqual(parseMessage(JSON.parse(text)));
   });
 });
 

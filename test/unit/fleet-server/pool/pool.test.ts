@@ -3,6 +3,7 @@
  * with its counted reason, idempotent re-delivery, and content-hashed immutable snapshots.
  */
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseImport } from '../../../../fleet-server/pool/import.js';
 import { Pool } from '../../../../fleet-server/pool/pool.js';
@@ -111,6 +112,100 @@ describe('data pool', () => {
       'dev-2': { oversize_batch: 500 },
     });
     expect(stats).toMatchObject({ samples: 6, labeled: 5 });
+  });
+
+  it('the same batch arriving twice at once is stored once, each sample counted once', async () => {
+    const { task } = await importCsv(CSV);
+    const batch = (source: string): Sample[] =>
+      Array.from({ length: 50 }, (_, i) => ({
+        id: `dev-1:c${i}`,
+        source,
+        features: [i, i / 7],
+        label: i % 3 ? 'ok' : null,
+        ts: i,
+      }));
+    // Not awaited in between: all three wait for, and are written in, the same group.
+    const [a, b, overlap] = await Promise.all([
+      pool.ingest(task, 'dev-1', batch('dev-1')),
+      pool.ingest(task, 'dev-1', batch('dev-1')),
+      pool.ingest(task, 'dev-2', [
+        ...batch('dev-2').slice(40),
+        { id: 'dev-2:new', source: 'dev-2', features: [1, 1], label: 'fault', ts: 1 },
+      ]),
+    ]);
+    expect(a).toMatchObject({ accepted: 50, duplicates: 0 });
+    expect(b).toMatchObject({ accepted: 0, duplicates: 50 });
+    expect(overlap).toMatchObject({ accepted: 1, duplicates: 10 });
+    // And once more after they are stored: nothing new.
+    expect(await pool.ingest(task, 'dev-1', batch('dev-1'))).toMatchObject({ accepted: 0, duplicates: 50 });
+    const stats = await pool.stats(task);
+    expect(stats.samples).toBe(4 + 51);
+    expect(stats.acceptedBySource).toEqual({ 'import:machines.csv': 4, 'dev-1': 50, 'dev-2': 1 });
+    expect(await pool.acceptedCount(task)).toBe(stats.samples);
+  });
+
+  it('batches of one group each get their own result and refusal counts', async () => {
+    const { task } = await importCsv(CSV);
+    const good = (id: string): Sample => ({ id, source: 'x', features: [1, 2], label: 'ok', ts: 1 });
+    const results = await Promise.all([
+      pool.ingest(task, 'dev-1', [good('dev-1:a'), { ...good('dev-1:b'), features: [1] }]),
+      pool.ingest(task, 'dev-2', [{ ...good('dev-2:a'), label: 'nope' }, good('dev-2:b')]),
+      pool.ingest(task, 'dev-3', [{ ...good('dev-3:a'), features: [Number.NaN, 1] }]),
+    ]);
+    expect(results.map((r) => [r.accepted, r.rejected])).toEqual([
+      [1, { wrong_feature_count: 1 }],
+      [1, { label_not_in_classes: 1 }],
+      [0, { non_finite_feature: 1 }],
+    ]);
+    expect((await pool.stats(task)).rejectedBySource).toEqual({
+      'dev-1': { wrong_feature_count: 1 },
+      'dev-2': { label_not_in_classes: 1 },
+      'dev-3': { non_finite_feature: 1 },
+    });
+  });
+
+  it('property: a stored sample reads back as its JSON text would', async () => {
+    const task = await pool.createTask({
+      name: 'numbers',
+      kind: 'regression',
+      features: ['a', 'b', 'c'],
+      label: 'y',
+      model: 'numbers',
+      createdAt: NOW.toISOString(),
+    });
+    const finite = fc.double({ noNaN: true, noDefaultInfinity: true });
+    const sample = fc.record({
+      id: fc.string({ minLength: 1, maxLength: 40, unit: 'binary' }),
+      source: fc.string({ minLength: 1, maxLength: 20, unit: 'binary' }),
+      features: fc.array(fc.oneof(finite, fc.constantFrom(-0, 0, 5e-324, Number.MAX_VALUE)), {
+        minLength: 3,
+        maxLength: 3,
+      }),
+      label: fc.option(finite, { nil: null }),
+      ts: fc.nat(),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(sample, { selector: (s) => s.id, maxLength: 8 }), async (batch) => {
+        // A fresh id space per run, so every sample of this run is new.
+        const samples = batch.map((s) => ({ ...s, id: `${run}/${s.id}` }));
+        run++;
+        expect(await pool.ingest(task, 'prop', samples)).toMatchObject({ accepted: samples.length });
+        const stored = (await pool.samplesOf(task)).filter((s) => s.id.startsWith(`${run - 1}/`));
+        const asJson = JSON.parse(JSON.stringify(samples)) as Sample[];
+        expect(stored).toStrictEqual(asJson.sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0)));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('samples stored as JSON text (before the binary layout) still read, and still count as present', async () => {
+    const { task } = await importCsv(CSV);
+    const old: Sample = { id: 'dev-9:old', source: 'dev-9', features: [1.5, -2], label: null, ts: 7 };
+    await store.db.collection<Sample>('samples').put(`${task.name}/${old.id}`, old);
+    expect(await pool.samplesOf(task)).toContainEqual(old);
+    expect(await pool.stats(task)).toMatchObject({ samples: 5, labeled: 4 });
+    expect(await pool.ingest(task, 'dev-9', [old])).toMatchObject({ accepted: 0, duplicates: 1 });
   });
 
   it('a regression label must be a finite number', async () => {

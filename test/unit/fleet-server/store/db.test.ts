@@ -23,6 +23,16 @@ describe('Db collections', () => {
     expect(await b.values()).toEqual([{ n: 2 }]);
   });
 
+  it('tells which keys are present without reading values, and keeps byte values as they are', async () => {
+    const bytes = store.db.bytesCollection('bytes');
+    const value = Buffer.from([0, 1, 0x7b, 255]);
+    await bytes.put('x', value);
+    expect(await bytes.get('x')).toEqual(value);
+    expect(await bytes.hasMany(['x', 'y', 'x'])).toEqual([true, false, true]);
+    // Collections stay apart whatever their value encoding.
+    expect(await store.db.collection('a').hasMany(['x'])).toEqual([false]);
+  });
+
   it('scans a prefix in key order and nothing beyond it', async () => {
     const c = store.db.collection<string>('c');
     for (const key of ['m/0000000002', 'm/0000000010', 'm/0000000001', 'm2/0000000001', 'l/0000000001']) {
