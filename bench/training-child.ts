@@ -1,6 +1,6 @@
 /**
  * One backend's training throughput, in its own process (a TF.js backend is process-wide): prints one JSON
- * line `{ backend, rows, epochs, samplesPerSecond[] }` or `{ backend, error }`. Run by bench/training.ts.
+ * line `{ backend, rows, epochs, samplesPerSecond[] }` or `{ backend, notInstalled, error }`. Run by bench/training.ts.
  */
 import { type BackendName, loadTf } from '../fleet-server/training/backend.js';
 import { parseTrainConfig } from '../fleet-server/training/config.js';
@@ -54,6 +54,9 @@ try {
     JSON.stringify({ backend, rows: ROWS, trainRows, epochs: marks.length, samplesPerSecond: perEpoch }),
   );
 } catch (err) {
-  console.log(JSON.stringify({ backend, error: (err as Error).message.split('\n')[0] }));
+  const message = (err as Error).message;
+  // The native backends are optional packages: absent is the normal case, not a failure.
+  const notInstalled = /Cannot find (package|module) '@tensorflow\/tfjs-node/.test(message);
+  console.log(JSON.stringify({ backend, notInstalled, error: message.split('\n')[0] }));
 }
 process.exit(0);

@@ -10,9 +10,14 @@ import ingestion from './ingestion.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const EPOCHS: Record<string, number> = { 'tensorflow-gpu': 3, tensorflow: 3, wasm: 3, cpu: 2 };
+const NATIVE_PACKAGES: Record<string, string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
 
 interface Result {
   backend: string;
+  notInstalled?: boolean;
   error?: string;
   trainRows?: number;
   samplesPerSecond?: number[];
@@ -24,13 +29,16 @@ function runChild(backend: string): Promise<Result> {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', script, backend, String(ROWS), String(EPOCHS[backend])],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
+      // stderr is kept for failures only: TF.js's pure-JS backend prints an install-tfjs-node banner.
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
+    let err = '';
     child.stdout.on('data', (d) => {
       out += d;
+    });
+    child.stderr.on('data', (d) => {
+      err += d;
     });
     child.on('exit', (code) => {
       const line = out.trim().split('\n').at(-1) ?? '';
@@ -38,7 +46,9 @@ function runChild(backend: string): Promise<Result> {
         resolve(JSON.parse(line) as Result);
       } catch {
         reject(
-          new Error(`training bench for ${backend} exited ${code} without a result: ${out.slice(-500)}`),
+          new Error(
+            `training bench for ${backend} exited ${code} without a result: ${out.slice(-500)}${err.slice(-1500)}`,
+          ),
         );
       }
     });
@@ -51,8 +61,12 @@ export default async function main(): Promise<void> {
   for (const backend of ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']) {
     const r = await runChild(backend);
     results.push(r);
+    if (r.notInstalled) {
+      console.log(`  ${backend.padEnd(15)} not installed (${NATIVE_PACKAGES[backend]})`);
+      continue;
+    }
     if (r.error) {
-      console.log(`  ${backend.padEnd(15)} not available: ${r.error.slice(0, 120)}`);
+      console.log(`  ${backend.padEnd(15)} failed to load: ${r.error.slice(0, 120)}`);
       continue;
     }
     const rates = r.samplesPerSecond!;
