@@ -47,6 +47,16 @@ export async function main(argv: string[]): Promise<void> {
     .option('--sample-rate <share>', 'share of requests captured for the data pool (0..1)', rate, 0.01)
     .option('--feedback-window-ms <ms>', 'how long a capture waits for ground truth', int, 600_000)
     .option('--sample-max-age-ms <ms>', 'longest a captured sample waits for its batch', int, 5_000)
+    .option('--no-drift', 'turn drift monitoring off')
+    .option('--drift-window-samples <rows>', 'rows that close a drift window', int, 500)
+    .option('--drift-window-ms <ms>', 'age that closes a drift window on a quiet device', int, 60_000)
+    .option(
+      '--drift-report-interval-ms <ms>',
+      'drift report period (reports also go out at verdict changes)',
+      int,
+      30_000,
+    )
+    .option('--drift-sample-rate <share>', 'capture share while drift is detected (0..1)', rate, 0.25)
     .action(
       async (opts: {
         dataDir: string;
@@ -56,6 +66,11 @@ export async function main(argv: string[]): Promise<void> {
         sampleRate: number;
         feedbackWindowMs: number;
         sampleMaxAgeMs: number;
+        drift: boolean;
+        driftWindowSamples: number;
+        driftWindowMs: number;
+        driftReportIntervalMs: number;
+        driftSampleRate: number;
       }) => {
         const hangAt = process.env.EDGEFLEET_FAULT_HANG_AT;
         if (hangAt !== undefined && !(UPDATE_STATES as readonly string[]).includes(hangAt)) {
@@ -64,9 +79,9 @@ export async function main(argv: string[]): Promise<void> {
             `EDGEFLEET_FAULT_HANG_AT must be one of ${UPDATE_STATES.join(', ')}`,
           );
         }
-        const { sampleMaxAgeMs, ...rest } = opts;
+        const { sampleMaxAgeMs, drift, ...rest } = opts;
         const agent = await startAgent(
-          { ...rest, sampleBatchMaxAgeMs: sampleMaxAgeMs },
+          { ...rest, sampleBatchMaxAgeMs: sampleMaxAgeMs, driftMonitoring: drift },
           { hangAt: hangAt as UpdateState | undefined },
         );
         process.stdout.write(`edgefleet-agent ready device=${agent.deviceId} api=${agent.apiUrl}\n`);

@@ -45,6 +45,22 @@ export const AgentConfigSchema = z.object({
   outboxLimit: z.number().int().min(1).default(100_000),
   /** Mirrored requests waiting for a shadowing candidate; beyond, mirrors are dropped (and counted). */
   shadowQueueLimit: z.number().int().min(1).default(64),
+  /** Drift monitoring of active models against their signed reference statistics (agent/drift). */
+  driftMonitoring: z.boolean().default(true),
+  /** Rows that close a drift window. */
+  driftWindowSamples: z.number().int().min(10).default(500),
+  /** Age that closes a drift window on a quiet device, ms. */
+  driftWindowMs: z.number().int().min(100).default(60_000),
+  /** Fewest rows a window needs for a verdict (fewer: "insufficient_data"). */
+  driftMinSamples: z.number().int().min(10).default(100),
+  /** How often drift reports are sent besides at verdict changes, ms. */
+  driftReportIntervalMs: z.number().int().min(100).default(30_000),
+  /** Requests waiting for the drift monitor; beyond, requests are left out of monitoring (and counted). */
+  driftQueueLimit: z.number().int().min(1).default(4096),
+  /** Recent requests whose outputs are kept to score feedback for concept drift. */
+  driftFeedbackMemory: z.number().int().min(1).default(10_000),
+  /** Capture sample rate while drift is detected, so the fleet gets the data to retrain (never below `sampleRate`). */
+  driftSampleRate: z.number().min(0).max(1).default(0.25),
   /** Inference latencies kept per model for the telemetry percentiles. */
   latencyWindow: z.number().int().min(16).default(4096),
 });

@@ -14,6 +14,7 @@ import { Capture } from './capture/capture.js';
 import { Outbox } from './capture/outbox.js';
 import { startSampleSender } from './capture/sender.js';
 import { AGENT_VERSION, type AgentConfigInput, resolveAgentConfig } from './config.js';
+import { DriftMonitor } from './drift/monitor.js';
 import { loadIdentity } from './enroll.js';
 import { connectLink } from './link/mqtt.js';
 import { ModelHost } from './runtime/host.js';
@@ -130,6 +131,29 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     log,
   });
 
+  const drift = config.driftMonitoring
+    ? new DriftMonitor(host, {
+        windowSamples: config.driftWindowSamples,
+        windowMs: config.driftWindowMs,
+        reportIntervalMs: config.driftReportIntervalMs,
+        queueLimit: config.driftQueueLimit,
+        feedbackMemory: config.driftFeedbackMemory,
+        drift: { minSamples: config.driftMinSamples },
+        now: Date.now,
+        newId: randomUUID,
+        publish: (m) => link.publish(m),
+        captureRate: () => capture.sampleRate,
+        onDriftChange: (drifting) => {
+          capture.sampleRate = drifting
+            ? Math.max(config.sampleRate, config.driftSampleRate)
+            : config.sampleRate;
+          log.info({ drifting, captureRate: capture.sampleRate }, 'capture rate changed for drift');
+        },
+        log,
+      })
+    : undefined;
+  drift?.start();
+
   const stats = new InferenceStats(config.latencyWindow);
   const app = createInferenceApi({
     host,
@@ -139,6 +163,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     maxBatchRows: config.maxBatchRows,
     capture,
     shadow,
+    drift,
   });
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: config.apiHost, port: config.apiPort }, () => resolve(s));
@@ -159,6 +184,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     apiUrl: `http://${config.apiHost === '0.0.0.0' ? '127.0.0.1' : config.apiHost}:${port}`,
     async close() {
       telemetry.stop();
+      drift?.stop();
       // Let the update under way reach a step boundary before its store and sessions go away.
       if (!(await driver.stop(config.shutdownGraceMs))) {
         log.warn(

@@ -47,6 +47,15 @@ export class Capture {
     },
   ) {}
 
+  /** The share of requests captured now (it rises while the device sees drift; see agent/drift). */
+  get sampleRate(): number {
+    return this.deps.sampleRate;
+  }
+
+  set sampleRate(rate: number) {
+    this.deps.sampleRate = Math.min(1, Math.max(0, rate));
+  }
+
   /** Called after every successful inference. Cheap when the request is not sampled. */
   offer(
     model: ModelRef,

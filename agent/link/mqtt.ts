@@ -142,6 +142,7 @@ export function connectLink(options: {
         case 'update':
           return send(topics.updates(deviceId), encodeMessage(message));
         case 'telemetry':
+        case 'drift':
           return send(topics.telemetry(deviceId), encodeMessage(message));
         case 'status':
           return send(topics.status(deviceId), encodeMessage(message), true);

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
 import type { Capture } from '../capture/capture.js';
+import type { DriftMonitor } from '../drift/monitor.js';
 import { MicroBatcher } from '../runtime/batcher.js';
 import type { ModelHost, ServingModel } from '../runtime/host.js';
 import type { ShadowRunner } from '../runtime/shadow.js';
@@ -28,6 +29,8 @@ export interface ServerDeps {
   capture?: Capture | undefined;
   /** Candidates shadowing active models: a share of requests is mirrored to them after the response. */
   shadow?: ShadowRunner | undefined;
+  /** Drift monitoring of active models (absent: off); it takes requests after the response, off its path. */
+  drift?: DriftMonitor | undefined;
 }
 
 const LabelSchema = z.union([z.string().min(1).max(128), z.number().finite()]);
@@ -172,12 +175,10 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     const names = request.outputs ?? model.manifest.outputs.map((o) => o.name);
     // Every response carries an id, so the app can send ground truth for it later.
     const id = request.id ?? randomUUID();
-    deps.capture?.offer(
-      { name: model.name, version: model.version },
-      id,
-      request.feeds[model.manifest.inputs[0]!.name],
-      results[model.manifest.outputs[0]!.name],
-    );
+    const input = request.feeds[model.manifest.inputs[0]!.name];
+    const output = results[model.manifest.outputs[0]!.name];
+    deps.capture?.offer({ name: model.name, version: model.version }, id, input, output);
+    deps.drift?.offer(model, id, input, output);
     return {
       model_name: model.name,
       model_version: String(model.version),
@@ -234,6 +235,7 @@ export function createInferenceApi(deps: ServerDeps): Hono {
       );
     }
     const { id, label, labels } = parsed.data;
+    deps.drift?.feedback(model.name, id, labels ?? label!);
     const captured = deps.capture ? await deps.capture.feedback(model.name, id, labels ?? label!) : false;
     return c.json({ id, captured });
   });

@@ -5,7 +5,7 @@
  */
 
 /** The bin a value falls in: the number of interior edges ≤ value. */
-export function binIndex(edges: readonly number[], value: number): number {
+export function binIndex(edges: ArrayLike<number>, value: number): number {
   let lo = 1;
   let hi = edges.length - 1; // interior edges are edges[1..length-2]
   while (lo < hi) {
@@ -17,7 +17,7 @@ export function binIndex(edges: readonly number[], value: number): number {
 }
 
 /** How many bins `edges` make. */
-export function binCount(edges: readonly number[]): number {
+export function binCount(edges: ArrayLike<number>): number {
   return Math.max(1, edges.length - 1);
 }
 

@@ -180,6 +180,80 @@ export const TelemetryMessageSchema = z.object({
 });
 export type TelemetryMessage = z.infer<typeof TelemetryMessageSchema>;
 
+/** One feature's drift test over a window (shared/drift/verdict.ts). */
+export const FeatureDriftSchema = z.object({
+  name: z.string().min(1).max(128),
+  ksStatistic: z.number().min(0).max(1),
+  pValue: z.number().min(0).max(1),
+  /** After the multiple-comparison correction across features. */
+  adjustedPValue: z.number().min(0).max(1),
+  psi: z.number().nonnegative(),
+  jensenShannon: z.number().min(0).max(1),
+  drifted: z.boolean(),
+});
+export type FeatureDriftReport = z.infer<typeof FeatureDriftSchema>;
+
+export const DRIFT_VERDICTS = ['drift', 'no_drift', 'insufficient_data'] as const;
+export type DriftVerdictName = (typeof DRIFT_VERDICTS)[number];
+
+/**
+ * A device's drift report for one active model, over its latest closed window: the dataset verdict from the
+ * per-feature tests against the reference statistics signed into the manifest, prediction drift on the
+ * output distribution, and concept drift on the per-request loss of requests the app sent ground truth for.
+ * Sent on the telemetry channel on a schedule and at every verdict change.
+ */
+export const DriftMessageSchema = z.object({
+  ...envelope,
+  type: z.literal('drift'),
+  model: ModelRefSchema,
+  /** Why this report was sent now. */
+  cause: z.enum(['schedule', 'verdict_change']),
+  verdict: z.enum(DRIFT_VERDICTS),
+  /** When the device's current verdict began (ms since epoch, device clock). */
+  verdictSince: z.number().int().nonnegative(),
+  /** The window the verdict comes from (the latest closed one; null before any closed). */
+  window: z
+    .object({
+      startedAt: z.number().int().nonnegative(),
+      endedAt: z.number().int().nonnegative(),
+      samples: z.number().int().nonnegative(),
+      /** What closed it: the count limit, or the time limit. */
+      closedBy: z.enum(['count', 'time']),
+    })
+    .nullable(),
+  /** Share of features that drifted (0 when insufficient data). */
+  driftedShare: z.number().min(0).max(1),
+  features: z.array(FeatureDriftSchema).max(1024),
+  prediction: z
+    .object({
+      test: z.enum(['chi2', 'ks']),
+      statistic: z.number().nonnegative(),
+      pValue: z.number().min(0).max(1),
+      psi: z.number().nonnegative(),
+      jensenShannon: z.number().min(0).max(1),
+      drifted: z.boolean(),
+    })
+    .nullable(),
+  /** Concept drift on feedback: loss per labeled request, watched by Page–Hinkley and ADWIN. */
+  concept: z.object({
+    /** Labeled requests seen since the model became active. */
+    labeled: z.number().int().nonnegative(),
+    /** Mean loss over ADWIN's current window (null before any label). */
+    meanLoss: z.number().nonnegative().nullable(),
+    /** Either detector fired since the previous report. */
+    drifted: z.boolean(),
+    detections: z.object({
+      pageHinkley: z.number().int().nonnegative(),
+      adwin: z.number().int().nonnegative(),
+    }),
+  }),
+  /** Requests the monitor could not absorb because its queue was full (cost stays bounded), since the last report. */
+  dropped: z.number().int().nonnegative(),
+  /** The capture sample rate in force (it rises while drift is detected). */
+  captureRate: z.number().min(0).max(1),
+});
+export type DriftMessage = z.infer<typeof DriftMessageSchema>;
+
 /**
  * Any JS number, Infinity included (JSON's 1e999 parses to it). Sample values are judged one by one by the
  * pool's validation, which refuses and counts non-finite ones; the schema must not throw the batch away.
@@ -263,6 +337,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   StatusMessageSchema,
   UpdateMessageSchema,
   TelemetryMessageSchema,
+  DriftMessageSchema,
   SamplesMessageSchema,
 ]);
 export type Message = z.infer<typeof MessageSchema>;

@@ -1,0 +1,472 @@
+/**
+ * Drift monitoring on the device, one monitor per active model, against the reference statistics signed into
+ * its manifest. Nothing here runs on the response path: the inference route hands over references to the
+ * request's input and output tensors (one array push; a full queue drops the request from monitoring and
+ * counts it), and they are absorbed in a later turn of the event loop, in batches.
+ *
+ * Windows: each feature's values are counted over the reference bin edges (fixed memory per feature,
+ * whatever the traffic). A window closes when it holds `windowSamples` rows (count window) or when it is
+ * `windowMs` old (time window, for quiet devices), whichever comes first; a closed window gets a verdict
+ * (shared/drift/verdict.ts: KS per feature, corrected across features, drift at `driftShare`; fewer than
+ * `minSamples` rows → "insufficient_data", never "no_drift") and prediction drift on the output distribution.
+ *
+ * Concept drift: the outputs of recent requests are remembered (a bounded map, oldest first out) so the app's
+ * ground truth (`/feedback`) can be scored: 0–1 loss for classifiers; for regressors the absolute error over
+ * the reference prediction range, capped at 1, so both detectors see values in [0, 1]. Page–Hinkley and
+ * ADWIN watch that loss.
+ *
+ * Reports: at every verdict change (and when a concept detector fires), and every `reportIntervalMs`.
+ * While the dataset drifts or concept drift was detected, `onDriftChange(true)` lets the agent capture
+ * more data for the fleet's pool.
+ */
+import type { Logger } from 'pino';
+import { Adwin } from '../../shared/drift/adwin.js';
+import { binCount, binIndex } from '../../shared/drift/bins.js';
+import { PageHinkley } from '../../shared/drift/page-hinkley.js';
+import { PredictionCounts, predictionDrift } from '../../shared/drift/prediction.js';
+import { type ReferenceStats, ReferenceStatsSchema } from '../../shared/drift/reference.js';
+import { type DriftOptions, driftVerdict } from '../../shared/drift/verdict.js';
+import {
+  type DriftMessage,
+  type DriftVerdictName,
+  type ModelRef,
+  PROTOCOL_VERSION,
+} from '../../shared/protocol/messages.js';
+import type { ModelHost, ServingModel } from '../runtime/host.js';
+import type { FeedTensor, OutputTensor } from '../runtime/ort.js';
+
+export interface DriftMonitorOptions {
+  /** Rows that close a window. */
+  windowSamples: number;
+  /** Age that closes a window, ms. */
+  windowMs: number;
+  /** Scheduled report period, ms. */
+  reportIntervalMs: number;
+  /** Requests waiting to be absorbed; beyond, requests are left out of monitoring (counted). */
+  queueLimit: number;
+  /** Recent requests whose outputs are kept for scoring feedback. */
+  feedbackMemory: number;
+  drift?: Partial<DriftOptions>;
+  now: () => number;
+  newId: () => string;
+  publish: (message: DriftMessage) => void;
+  /** Told when the device starts or stops seeing drift on any model (the agent raises its capture rate). */
+  onDriftChange?: (drifting: boolean) => void;
+  /** The capture rate in force, for reports. */
+  captureRate: () => number;
+  log: Logger;
+}
+
+interface Pending {
+  input: FeedTensor;
+  output: OutputTensor;
+  requestId: string;
+}
+
+type Outcome = { verdict: DriftVerdictName; message: Omit<DriftMessage, 'v' | 'id' | 'ts' | 'cause'> };
+
+/** One active model's monitor: counts of the open window, the latest closed window's outcome, concept state. */
+class ModelMonitor {
+  readonly ref: ModelRef;
+  readonly width: number;
+  /** Flat edges and counts: feature j's bins start at `offsets[j]`. */
+  private readonly edges: Float64Array[];
+  private readonly offsets: Int32Array;
+  readonly counts: Float64Array;
+  readonly predictions: PredictionCounts;
+  rows = 0;
+  windowStart: number;
+  verdict: DriftVerdictName = 'insufficient_data';
+  verdictSince: number;
+  last: Outcome | null = null;
+  dropped = 0;
+  /** Outputs of recent requests by id (insertion order = age), for scoring feedback. */
+  readonly recent = new Map<string, Float64Array>();
+  readonly outWidth: number;
+  /** Threshold 100 rather than the libraries' 50: on a 0–1 loss at a steady 10–50% error rate, 50 raises a
+   *  false alarm every 20k–200k labels (measured); 100 makes that far rarer at twice the detection delay. */
+  readonly pageHinkley = new PageHinkley({ threshold: 100 });
+  readonly adwin = new Adwin();
+  labeled = 0;
+  conceptDetections = { pageHinkley: 0, adwin: 0 };
+  /** A concept detector fired since the previous report. */
+  conceptDrifted = false;
+  /** Concept drift seen and not yet cleared by a window without it (keeps capture raised). */
+  conceptActive = false;
+
+  constructor(
+    public model: ServingModel,
+    readonly reference: ReferenceStats,
+    now: number,
+  ) {
+    this.ref = { name: model.name, version: model.version };
+    this.width = reference.features.length;
+    this.edges = reference.features.map((f) => Float64Array.from(f.bins.edges));
+    this.offsets = new Int32Array(this.width + 1);
+    for (let j = 0; j < this.width; j++) this.offsets[j + 1] = this.offsets[j]! + binCount(this.edges[j]!);
+    this.counts = new Float64Array(this.offsets[this.width]!);
+    this.predictions = new PredictionCounts(reference.predictions);
+    this.outWidth =
+      reference.predictions.kind === 'classification' ? reference.predictions.classes.length : 1;
+    this.windowStart = now;
+    this.verdictSince = now;
+  }
+
+  /** Count every row of one request; returns the rows counted. */
+  absorb(input: FeedTensor, output: OutputTensor): number {
+    const data = input.data as ArrayLike<number>;
+    const w = this.width;
+    const rows = Math.floor(data.length / w);
+    const out = output.data as ArrayLike<number>;
+    const ow = rows > 0 ? Math.floor(out.length / rows) : 0;
+    for (let r = 0; r < rows; r++) {
+      const base = r * w;
+      for (let j = 0; j < w; j++) {
+        const v = Number(data[base + j]);
+        this.counts[this.offsets[j]! + binIndex(this.edges[j]!, v)]!++;
+      }
+      if (ow > 0) this.predictions.addOutputRow(subarray(out, r * ow, (r + 1) * ow));
+    }
+    this.rows += rows;
+    return rows;
+  }
+
+  remember(requestId: string, output: OutputTensor, limit: number): void {
+    const out = output.data as ArrayLike<number>;
+    const copy = new Float64Array(out.length);
+    for (let i = 0; i < out.length; i++) copy[i] = Number(out[i]);
+    this.recent.set(requestId, copy);
+    if (this.recent.size > limit) {
+      const oldest = this.recent.keys().next().value;
+      if (oldest !== undefined) this.recent.delete(oldest);
+    }
+  }
+
+  /** Close the open window: its verdict, prediction drift and the counts reset. */
+  close(now: number, closedBy: 'count' | 'time', options: Partial<DriftOptions>): Outcome {
+    const features = this.reference.features.map((f, j) => ({
+      name: f.name,
+      referenceProportions: f.bins.proportions,
+      referenceRows: this.reference.rows,
+      counts: Array.from(this.counts.subarray(this.offsets[j]!, this.offsets[j + 1]!)),
+    }));
+    const result = driftVerdict(features, options);
+    const prediction = predictionDrift(
+      this.reference.predictions,
+      this.predictions.counts,
+      this.reference.rows,
+      options,
+    );
+    const outcome: Outcome = {
+      verdict: result.verdict,
+      message: {
+        type: 'drift',
+        model: this.ref,
+        verdict: result.verdict,
+        verdictSince: this.verdictSince,
+        window: {
+          startedAt: Math.round(this.windowStart),
+          endedAt: Math.round(now),
+          samples: this.rows,
+          closedBy,
+        },
+        driftedShare: result.verdict === 'insufficient_data' ? 0 : result.driftedShare,
+        features: result.features.map((f) => ({
+          ...f,
+          psi: finite(f.psi),
+          jensenShannon: finite(f.jensenShannon),
+        })),
+        prediction:
+          'test' in prediction
+            ? {
+                test: prediction.test,
+                statistic: finite(prediction.statistic),
+                pValue: prediction.pValue,
+                psi: finite(prediction.psi),
+                jensenShannon: finite(prediction.jensenShannon),
+                drifted: prediction.drifted,
+              }
+            : null,
+        concept: this.conceptReport(),
+        dropped: 0,
+        captureRate: 0,
+      },
+    };
+    this.counts.fill(0);
+    this.predictions.reset();
+    this.rows = 0;
+    this.windowStart = now;
+    return outcome;
+  }
+
+  conceptReport(): DriftMessage['concept'] {
+    return {
+      labeled: this.labeled,
+      meanLoss: this.labeled > 0 ? this.adwin.mean : null,
+      drifted: this.conceptDrifted,
+      detections: { ...this.conceptDetections },
+    };
+  }
+
+  /** The loss of one labeled row, in [0, 1]; null when the label cannot be scored against this model. */
+  loss(output: Float64Array, row: number, label: string | number): number | null {
+    const p = this.reference.predictions;
+    if (p.kind === 'classification') {
+      const k = p.classes.length;
+      if (output.length < (row + 1) * k) return null;
+      let cls = typeof label === 'string' ? p.classes.indexOf(label) : p.classes.indexOf(String(label));
+      if (cls < 0 && typeof label === 'number' && Number.isInteger(label) && label >= 0 && label < k)
+        cls = label;
+      if (cls < 0) return null;
+      let best = 0;
+      for (let c = 1; c < k; c++) if (output[row * k + c]! > output[row * k + best]!) best = c;
+      return best === cls ? 0 : 1;
+    }
+    const y = typeof label === 'number' ? label : Number(label);
+    if (!Number.isFinite(y) || output.length <= row) return null;
+    const edges = p.bins.edges;
+    const range = edges[edges.length - 1]! - edges[0]!;
+    return Math.min(1, Math.abs(output[row]! - y) / (range > 0 ? range : 1));
+  }
+}
+
+function subarray(data: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
+  const typed = data as Float32Array;
+  return typeof typed.subarray === 'function'
+    ? typed.subarray(start, end)
+    : Array.prototype.slice.call(data, start, end);
+}
+
+/** JSON has no Infinity: a distance that overflowed is reported as the largest finite number. */
+function finite(x: number): number {
+  return Number.isFinite(x) ? x : Number.MAX_VALUE;
+}
+
+export class DriftMonitor {
+  private readonly monitors = new Map<string, ModelMonitor>();
+  private readonly queue: (Pending & { monitor: ModelMonitor })[] = [];
+  private draining = false;
+  private drifting = false;
+  private timer: NodeJS.Timeout | null = null;
+  private lastReport: number;
+  /** Counters for telemetry and tests. */
+  readonly counters = { absorbedRows: 0, dropped: 0, reports: 0, unmonitored: 0 };
+
+  constructor(
+    private readonly host: ModelHost,
+    private readonly o: DriftMonitorOptions,
+  ) {
+    this.lastReport = o.now();
+    this.sync();
+    host.onChange(() => this.sync());
+  }
+
+  /** Start the clock: time windows and scheduled reports. */
+  start(tickMs = Math.max(50, Math.min(1000, this.o.windowMs / 4, this.o.reportIntervalMs / 4))): void {
+    this.timer = setInterval(() => this.tick(), tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** The monitor of `name`, if its active model can be monitored (tests, bench). */
+  monitorOf(name: string): { ref: ModelRef; rows: number; verdict: DriftVerdictName } | undefined {
+    return this.monitors.get(name);
+  }
+
+  /** The outcome of the latest closed window of `name`'s model (tests, the bench). */
+  lastWindow(name: string): Outcome['message'] | undefined {
+    return this.monitors.get(name)?.last?.message;
+  }
+
+  /** Called after a successful inference. Never throws, never waits: one map lookup and an array push. */
+  offer(
+    model: ServingModel,
+    requestId: string,
+    input: FeedTensor | undefined,
+    output: OutputTensor | undefined,
+  ): void {
+    const monitor = this.monitors.get(model.name);
+    if (!monitor || monitor.model !== model || !input || !output) return;
+    if (this.queue.length >= this.o.queueLimit) {
+      monitor.dropped++;
+      this.counters.dropped++;
+      return;
+    }
+    this.queue.push({ monitor, input, output, requestId });
+    if (!this.draining) {
+      this.draining = true;
+      setImmediate(() => this.drain());
+    }
+  }
+
+  /** Ground truth for a request (same labels as `/feedback`): scored when the request's output is remembered. */
+  feedback(name: string, requestId: string, labels: string | number | (string | number)[]): void {
+    const monitor = this.monitors.get(name);
+    if (!monitor) return;
+    // The request may still be waiting in the queue: absorb what is there first.
+    if (this.queue.length > 0) this.absorbQueued();
+    const output = monitor.recent.get(requestId);
+    if (!output) return;
+    monitor.recent.delete(requestId);
+    const rows = Array.isArray(labels)
+      ? labels.length
+      : Math.max(1, Math.floor(output.length / monitor.outWidth));
+    let fired = false;
+    for (let r = 0; r < rows; r++) {
+      const label = Array.isArray(labels) ? labels[r]! : labels;
+      const loss = monitor.loss(output, r, label);
+      if (loss === null) continue;
+      monitor.labeled++;
+      if (monitor.pageHinkley.update(loss)) {
+        monitor.conceptDetections.pageHinkley++;
+        fired = true;
+      }
+      // ADWIN cuts on any change of the mean; only a rise of the loss is concept drift.
+      const before = monitor.adwin.mean;
+      if (monitor.adwin.update(loss) && monitor.adwin.mean > before) {
+        monitor.conceptDetections.adwin++;
+        fired = true;
+      }
+    }
+    if (fired && !monitor.conceptDrifted) {
+      monitor.conceptDrifted = true;
+      monitor.conceptActive = true;
+      this.o.log.warn({ model: monitor.ref, concept: monitor.conceptReport() }, 'concept drift detected');
+      this.updateDrifting();
+      this.report(monitor, 'verdict_change');
+    }
+  }
+
+  /** Absorb everything queued now (tests and the bench call it to measure without the event loop). */
+  absorbQueued(): void {
+    const batch = this.queue.splice(0, this.queue.length);
+    const now = this.o.now();
+    for (const { monitor, input, output, requestId } of batch) {
+      if (this.monitors.get(monitor.ref.name) !== monitor) continue; // the model changed meanwhile
+      this.counters.absorbedRows += monitor.absorb(input, output);
+      monitor.remember(requestId, output, this.o.feedbackMemory);
+      if (monitor.rows >= this.o.windowSamples) this.close(monitor, now, 'count');
+    }
+  }
+
+  private drain(): void {
+    try {
+      this.absorbQueued();
+    } catch (err) {
+      this.o.log.error({ err }, 'drift monitor failed to absorb a batch');
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** Time windows and the scheduled report. */
+  tick(): void {
+    const now = this.o.now();
+    for (const monitor of this.monitors.values()) {
+      if (now - monitor.windowStart >= this.o.windowMs) this.close(monitor, now, 'time');
+    }
+    if (now - this.lastReport >= this.o.reportIntervalMs) {
+      this.lastReport = now;
+      for (const monitor of this.monitors.values()) this.report(monitor, 'schedule');
+    }
+  }
+
+  private close(monitor: ModelMonitor, now: number, closedBy: 'count' | 'time'): void {
+    const outcome = monitor.close(now, closedBy, this.o.drift ?? {});
+    monitor.last = outcome;
+    if (outcome.verdict !== monitor.verdict) {
+      this.o.log.info(
+        {
+          model: monitor.ref,
+          from: monitor.verdict,
+          to: outcome.verdict,
+          samples: outcome.message.window?.samples,
+        },
+        'drift verdict changed',
+      );
+      monitor.verdict = outcome.verdict;
+      monitor.verdictSince = now;
+      // A window without any concept detection clears it; a fresh detection keeps it.
+      if (outcome.verdict !== 'drift' && !monitor.conceptDrifted) monitor.conceptActive = false;
+      this.updateDrifting(); // first: the report carries the capture rate now in force
+      this.report(monitor, 'verdict_change');
+    } else if (!monitor.conceptDrifted && monitor.conceptActive && outcome.verdict !== 'drift') {
+      monitor.conceptActive = false;
+      this.updateDrifting();
+    }
+  }
+
+  private report(monitor: ModelMonitor, cause: DriftMessage['cause']): void {
+    const base: Outcome['message'] = monitor.last?.message ?? {
+      type: 'drift',
+      model: monitor.ref,
+      verdict: 'insufficient_data',
+      verdictSince: monitor.verdictSince,
+      window: null,
+      driftedShare: 0,
+      features: [],
+      prediction: null,
+      concept: monitor.conceptReport(),
+      dropped: 0,
+      captureRate: 0,
+    };
+    this.o.publish({
+      ...base,
+      v: PROTOCOL_VERSION,
+      id: this.o.newId(),
+      ts: Math.round(this.o.now()),
+      cause,
+      verdict: monitor.verdict,
+      verdictSince: Math.round(monitor.verdictSince),
+      concept: monitor.conceptReport(),
+      dropped: monitor.dropped,
+      captureRate: this.o.captureRate(),
+    });
+    this.counters.reports++;
+    monitor.dropped = 0;
+    monitor.conceptDrifted = false;
+  }
+
+  private updateDrifting(): void {
+    const drifting = [...this.monitors.values()].some((m) => m.verdict === 'drift' || m.conceptActive);
+    if (drifting === this.drifting) return;
+    this.drifting = drifting;
+    this.o.onDriftChange?.(drifting);
+  }
+
+  /** One monitor per active model that carries reference statistics; a new version starts afresh. */
+  private sync(): void {
+    const now = this.o.now();
+    const active = new Set<string>();
+    for (const model of this.host.all()) {
+      active.add(model.name);
+      const current = this.monitors.get(model.name);
+      if (current?.model === model) continue;
+      if (current && current.ref.version === model.version) {
+        // The same version reloaded (rollback to it, restart of its session): keep its windows.
+        current.model = model;
+        continue;
+      }
+      const parsed = ReferenceStatsSchema.safeParse(model.manifest.referenceStats);
+      const width = model.manifest.inputs[0]?.shape.at(-1);
+      if (!parsed.success || (typeof width === 'number' && width !== parsed.data.features.length)) {
+        this.monitors.delete(model.name);
+        this.counters.unmonitored++;
+        this.o.log.info(
+          { model: { name: model.name, version: model.version } },
+          parsed.success
+            ? 'drift monitoring off for this model: its input width does not match its reference statistics'
+            : 'drift monitoring off for this model: its manifest carries no reference statistics',
+        );
+        continue;
+      }
+      this.monitors.set(model.name, new ModelMonitor(model, parsed.data, now));
+    }
+    for (const name of [...this.monitors.keys()]) if (!active.has(name)) this.monitors.delete(name);
+    this.updateDrifting();
+  }
+}
