@@ -46,6 +46,8 @@ export const FleetConfigSchema = z.object({
     .positive()
     .default(16 * 1024 * 1024),
   /** pino log level. */
+  /** How often retrain policies are checked besides after drift reports, ms. */
+  retrainCheckMs: z.number().int().min(50).default(5_000),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type FleetConfigInput = z.input<typeof FleetConfigSchema>;

@@ -18,6 +18,8 @@ import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig }
 import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
 import { randomSecret } from './devices/secrets.js';
+import { type DeviceDrift, DriftReports, type HistoryEntry } from './drift/reports.js';
+import { RetrainLoop, type RetrainRecord, type StoredPolicy } from './drift/retrain.js';
 import { ingestDeviceBatch } from './pool/ingest.js';
 import { Pool } from './pool/pool.js';
 import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
@@ -46,6 +48,8 @@ export interface FleetServer {
   models: ModelRegistry;
   training: TrainingRuns;
   rollouts: RolloutController;
+  drift: DriftReports;
+  retrains: RetrainLoop;
   pool: Pool;
   snapshots: Snapshots;
   broker: EmbeddedBroker;
@@ -155,8 +159,14 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const telemetryWindows = new TelemetryWindows(db.collection<TelemetryWindow>('telemetry-windows'), {
       now,
     });
+    const driftReports = new DriftReports(
+      db.collection<DeviceDrift>('drift-latest'),
+      db.collection<HistoryEntry>('drift-history'),
+      { now },
+    );
     const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
       telemetry: telemetryWindows,
+      drift: driftReports,
       publicUrl,
       now,
       log,
@@ -180,6 +190,14 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
         log,
       },
     );
+    const retrains = new RetrainLoop(
+      db.collection<StoredPolicy>('retrain-policies'),
+      db.collection<RetrainRecord>('retrains'),
+      { pool, training, models, rollouts, devices, drift: driftReports, now, log },
+    );
+    // Closers run in reverse: training stops first, so a retrain waiting on its run sees it end (interrupted)
+    // and records that before the loop is closed.
+    closers.push(() => retrains.close());
     closers.push(() => training.close());
     closers.push(async () => rollouts.close());
     const interrupted = await training.recover();
@@ -193,6 +211,11 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       telemetry: async (deviceId, message) => {
         await devices.applyTelemetry(deviceId, message);
         await telemetryWindows.record(deviceId, message);
+      },
+      drift: async (deviceId, message) => {
+        await devices.touch(deviceId);
+        const entry = await driftReports.record(deviceId, message);
+        if (entry.verdict === 'drift' || entry.conceptSince !== null) retrains.check();
       },
       update: async (deviceId, message) => {
         await devices.touch(deviceId);
@@ -212,6 +235,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
 
     // Unfinished rollouts resume where they stood (after the link listens: reconcile may send commands).
     await rollouts.start();
+    await retrains.start(config.retrainCheckMs);
     app = createApi({
       tokens,
       pool,
@@ -220,6 +244,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       devices,
       models,
       rollouts,
+      drift: driftReports,
+      retrains,
       artifacts,
       keys,
       publicUrl,
@@ -238,6 +264,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       devices,
       models,
       rollouts,
+      drift: driftReports,
+      retrains,
       pool,
       snapshots,
       training,

@@ -7,6 +7,8 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { AuthenticationError, PermissionError } from '../../shared/errors.js';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { DriftReports } from '../drift/reports.js';
+import type { RetrainLoop } from '../drift/retrain.js';
 import type { Pool } from '../pool/pool.js';
 import type { Snapshots } from '../pool/snapshots.js';
 import type { KeyRing } from '../registry/keys.js';
@@ -17,6 +19,7 @@ import type { TrainingRuns } from '../training/runs.js';
 import { errorHandler } from './errors.js';
 import { artifactRoutes } from './routes-artifacts.js';
 import { deviceRoutes } from './routes-devices.js';
+import { driftRoutes } from './routes-drift.js';
 import { modelRoutes } from './routes-models.js';
 import { poolRoutes } from './routes-pool.js';
 import { rolloutRoutes } from './routes-rollouts.js';
@@ -32,6 +35,8 @@ export interface ApiDeps {
   pool: Pool;
   snapshots: Snapshots;
   training: TrainingRuns;
+  drift: DriftReports;
+  retrains: RetrainLoop;
   keys: KeyRing;
   /** URLs handed to devices at enrollment. */
   publicUrl: string;
@@ -78,5 +83,6 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', rolloutRoutes(deps));
   app.route('/api/v1', poolRoutes(deps));
   app.route('/api/v1', trainingRoutes(deps));
+  app.route('/api/v1', driftRoutes(deps));
   return app;
 }

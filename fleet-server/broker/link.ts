@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import {
   assertNever,
   type Command,
+  type DriftMessage,
   encodeMessage,
   type Message,
   parseMessage,
@@ -27,6 +28,7 @@ const CHANNEL_OF: Record<Message['type'], Channel> = {
   rollback: 'commands',
   status: 'status',
   telemetry: 'telemetry',
+  drift: 'telemetry',
   update: 'updates',
   samples: 'samples',
 };
@@ -34,6 +36,7 @@ const CHANNEL_OF: Record<Message['type'], Channel> = {
 export interface DeviceMessageHandlers {
   status(deviceId: string, message: StatusMessage): Promise<void>;
   telemetry(deviceId: string, message: TelemetryMessage): Promise<void>;
+  drift(deviceId: string, message: DriftMessage): Promise<void>;
   update(deviceId: string, message: UpdateMessage): Promise<void>;
   samples(deviceId: string, message: SamplesMessage): Promise<void>;
 }
@@ -115,6 +118,9 @@ export async function connectFleetLink(options: {
         break;
       case 'telemetry':
         handled = handlers.telemetry(where.deviceId, message);
+        break;
+      case 'drift':
+        handled = handlers.drift(where.deviceId, message);
         break;
       case 'update':
         handled = handlers.update(where.deviceId, message);

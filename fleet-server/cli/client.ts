@@ -8,6 +8,8 @@
 import type { Task } from '../../shared/pool.js';
 import type { Role } from '../api/tokens.js';
 import type { DeviceView } from '../devices/registry.js';
+import type { DeviceDrift, VersionDrift } from '../drift/reports.js';
+import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../drift/retrain.js';
 import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
 import type { LineageView } from '../registry/lineage.js';
@@ -27,6 +29,16 @@ export type ModelVersion = ModelVersionRecord & { aliases: Alias[] };
 export type ModelRef = { name: string; version: number | Alias };
 export type { AliasRecord, LineageView };
 export type TrainingRun = TrainingRunRecord;
+export type { DeviceDrift, RetrainPolicyInput, RetrainRecord, StoredPolicy, VersionDrift };
+export interface ModelDrift {
+  model: string;
+  task: string | null;
+  production: number | null;
+  candidate: number | null;
+  versions: VersionDrift[];
+  devices: DeviceDrift[];
+  retrain: RetrainRecord | null;
+}
 export type RolloutTargets = RolloutRecord['targets'];
 export type RolloutDevice = RolloutRecord['devices'][number];
 export type Rollout = RolloutRecord & { phase: RolloutPhase; percent: number; summary: RolloutSummary };
@@ -177,6 +189,40 @@ export class ApiClient {
 
   getTrainingRun(id: string): Promise<TrainingRun> {
     return this.request('GET', `/api/v1/training-runs/${encodeURIComponent(id)}`);
+  }
+
+  driftStatus(filter: { task?: string | undefined }): Promise<{ models: ModelDrift[] }> {
+    return this.request('GET', '/api/v1/drift', {
+      query: filter.task === undefined ? undefined : new URLSearchParams({ task: filter.task }),
+    });
+  }
+
+  getRetrainPolicy(task: string): Promise<StoredPolicy> {
+    return this.request('GET', `/api/v1/tasks/${encodeURIComponent(task)}/retrain-policy`);
+  }
+
+  setRetrainPolicy(task: string, policy: RetrainPolicyInput): Promise<StoredPolicy> {
+    return this.request('PUT', `/api/v1/tasks/${encodeURIComponent(task)}/retrain-policy`, { json: policy });
+  }
+
+  triggerRetrain(task: string, reason?: string): Promise<RetrainRecord> {
+    return this.request('POST', `/api/v1/tasks/${encodeURIComponent(task)}/retrain`, {
+      json: reason === undefined ? {} : { reason },
+    });
+  }
+
+  listRetrains(task?: string): Promise<{ retrains: RetrainRecord[] }> {
+    return this.request('GET', '/api/v1/retrains', {
+      query: task === undefined ? undefined : new URLSearchParams({ task }),
+    });
+  }
+
+  getRetrain(id: string): Promise<RetrainRecord> {
+    return this.request('GET', `/api/v1/retrains/${encodeURIComponent(id)}`);
+  }
+
+  approveRetrain(id: string): Promise<RetrainRecord> {
+    return this.request('POST', `/api/v1/retrains/${encodeURIComponent(id)}/approve`, { json: {} });
   }
 
   listTrainingRuns(task?: string): Promise<{ runs: TrainingRun[] }> {

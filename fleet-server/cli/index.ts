@@ -10,6 +10,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ApiError, UnreachableError } from './client.js';
 import { registerData } from './commands/data.js';
 import { registerDevices } from './commands/devices.js';
+import { registerDrift } from './commands/drift.js';
 import { registerModels } from './commands/models.js';
 import { registerRollouts } from './commands/rollouts.js';
 import { registerServe } from './commands/serve.js';
@@ -71,6 +72,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerRollouts(program, ctx);
   registerData(program, ctx);
   registerTrain(program, ctx);
+  registerDrift(program, ctx);
   return program;
 }
 

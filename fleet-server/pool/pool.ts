@@ -198,6 +198,16 @@ export class Pool {
       .map(({ parts, count }) => ({ task: parts[0]!, source: parts[2]!, reason: parts[3]!, count }));
   }
 
+  /** Labeled samples of a task captured at or after `sinceMs` (the retrain loop waits for enough new data). */
+  async labeledSince(task: Task, sinceMs: number): Promise<number> {
+    let n = 0;
+    for (const bytes of await this.samples.values(`${task.name}/`)) {
+      const sample = decodeSample(bytes);
+      if (sample.ts >= sinceMs && sample.label !== null) n++;
+    }
+    return n;
+  }
+
   /** Every sample of a task, ordered by id (the order a snapshot freezes). */
   async samplesOf(task: Task): Promise<Sample[]> {
     const all = (await this.samples.values(`${task.name}/`)).map(decodeSample);

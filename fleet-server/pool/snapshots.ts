@@ -23,6 +23,8 @@ export interface SnapshotRecord {
   /** Samples per label (class name, or `unlabeled`; regression: `labeled`/`unlabeled`). */
   byLabel: Record<string, number>;
   timeRange: { from: string; to: string };
+  /** Only samples captured at or after this time were taken (null: the whole pool). */
+  since?: string | null;
   createdAt: string;
   createdBy: string;
 }
@@ -34,10 +36,20 @@ export class Snapshots {
     private readonly pool: Pool,
   ) {}
 
-  async create(task: Task, actor: string, now: Date): Promise<SnapshotRecord> {
-    const samples = await this.pool.samplesOf(task);
+  async create(
+    task: Task,
+    actor: string,
+    now: Date,
+    options: { since?: Date } = {},
+  ): Promise<SnapshotRecord> {
+    const since = options.since?.getTime();
+    const all = await this.pool.samplesOf(task);
+    const samples = since === undefined ? all : all.filter((s) => s.ts >= since);
     if (samples.length === 0)
-      throw new ValidationError(`task '${task.name}' has no samples to snapshot`, { code: 'empty_pool' });
+      throw new ValidationError(
+        `task '${task.name}' has no samples to snapshot${options.since ? ` since ${options.since.toISOString()}` : ''}`,
+        { code: 'empty_pool' },
+      );
     const bytes = Buffer.from(`${samples.map((s) => canonicalize(s)).join('\n')}\n`);
     const { sha256, size } = await this.artifacts.put(bytes);
     const id = `snap-${sha256.slice(0, 16)}`;
@@ -67,6 +79,7 @@ export class Snapshots {
       bySource,
       byLabel,
       timeRange: { from: new Date(from).toISOString(), to: new Date(to).toISOString() },
+      since: options.since?.toISOString() ?? null,
       createdAt: now.toISOString(),
       createdBy: actor,
     };

@@ -45,6 +45,15 @@ export interface Lineage {
   metrics: Record<string, number>;
   /** The production version evaluated on the same holdout, or null (none, or not comparable: `reason`). */
   champion: { version: number; metrics: Record<string, number> | null; reason: string | null } | null;
+  /** Both models on the holdout samples captured since `since` (retrains after drift), when asked for. */
+  recent?: {
+    since: string;
+    rows: number;
+    metrics: Record<string, number>;
+    champion: Record<string, number> | null;
+  } | null;
+  /** What started the run when the retrain loop did: the retrain record and why it fired. */
+  trigger?: { retrain: string; kind: 'drift' | 'concept' | 'manual'; reason: string } | null;
   trainRows: number;
   holdoutRows: number;
   parityMaxAbsDiff: number;

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { type Command, PROTOCOL_VERSION, type UpdateMessage } from '../../shared/protocol/messages.js';
 import type { DeviceRegistry } from '../devices/registry.js';
+import type { DriftReports } from '../drift/reports.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
@@ -54,6 +55,8 @@ export class RolloutController {
       log: Logger;
       /** Telemetry for gates; without it analyses see no traffic (inconclusive). */
       telemetry?: TelemetryWindows;
+      /** Device drift reports, for the drift_share gate. */
+      drift?: Pick<DriftReports, 'gateInput'>;
       /** Called once when every targeted device has activated the version (e.g. to move `production`). */
       onSucceeded?: (rollout: RolloutRecord) => Promise<void>;
     },
@@ -267,11 +270,11 @@ export class RolloutController {
   private async viewFor(rollout: RolloutRecord, now: Date): Promise<FleetView> {
     const analysis = rollout.status.analysis;
     if (!this.options.telemetry || !analysis || !measurementDue(rollout, now)) return EMPTY_VIEW;
-    return this.options.telemetry.view(
-      rollout.devices.map((d) => d.deviceId),
-      rollout.model,
-      Date.parse(analysis.startedAt),
-    );
+    const deviceIds = rollout.devices.map((d) => d.deviceId);
+    const since = Date.parse(analysis.startedAt);
+    const view = await this.options.telemetry.view(deviceIds, rollout.model, since);
+    const drift = await this.options.drift?.gateInput(deviceIds, rollout.model, since);
+    return drift ? { ...view, drift } : view;
   }
 
   private arm(id: string, at: Date | null): void {

@@ -26,7 +26,7 @@ export const GATE_METRICS = [
   'error_rate',
   /** Canary p95 latency over control p95 (merged histograms). In a shadow step: candidate over active. */
   'p95_latency_ratio',
-  /** Share of canary devices reporting drift (drift reporting arrives with issue 5). */
+  /** Share of canary devices whose latest drift report on the new version (in the window) says drift. */
   'drift_share',
   /** Compared shadow requests whose outputs agreed. */
   'shadow_agreement',

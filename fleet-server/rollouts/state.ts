@@ -119,6 +119,8 @@ export interface FleetView {
   traffic: ReadonlyMap<string, ReadonlyMap<number, Omit<Traffic, 'devices'>>>;
   /** Per device, shadow comparisons of this rollout's version over the analysis window. */
   shadow: ReadonlyMap<string, Omit<ShadowTraffic, 'devices'>>;
+  /** Drift reports on this rollout's version over the analysis window (absent: no drift reporting wired). */
+  drift?: { reporting: number; drifted: number } | undefined;
 }
 
 export type PlannedCommand =
@@ -798,7 +800,7 @@ export function gateInputs(r: RolloutRecord, view: FleetView): GateInputs {
     canary,
     control,
     shadow: r.devices.some((d) => d.mode === 'shadow') ? shadow : null,
-    drift: null,
+    drift: view.drift ?? null,
   };
 }
 

@@ -26,6 +26,11 @@ export interface TrainingJobInput {
   backend?: BackendName;
   /** The current production model, evaluated on the same holdout (champion/challenger). */
   champion?: ChampionInput;
+  /**
+   * Rows that count as recent (1) — e.g. captured since drift began: both models are also scored on the
+   * holdout rows among them, the data the challenger was trained to handle.
+   */
+  recent?: Uint8Array;
 }
 
 export interface ChampionInput {
@@ -41,6 +46,14 @@ export interface ChampionResult {
   version: number;
   metrics: Metrics | null;
   reason: string | null;
+  /** On the recent holdout rows only (when the job was given `recent` and some holdout rows are recent). */
+  recentMetrics?: Metrics | null;
+}
+
+/** Both models on the recent holdout rows (see `TrainingJobInput.recent`). */
+export interface RecentEvaluation {
+  rows: number;
+  metrics: Metrics;
 }
 
 export interface TrainingJobResult {
@@ -53,6 +66,8 @@ export interface TrainingJobResult {
   stoppedEarly: boolean;
   referenceStats: ReferenceStats;
   champion: ChampionResult | null;
+  /** The challenger on the recent holdout rows; null without `recent` or when none of the holdout is recent. */
+  recent: RecentEvaluation | null;
   standardization: Standardization;
   inputSpec: TensorSpec;
   outputSpec: TensorSpec;
@@ -97,14 +112,33 @@ export async function runTrainingJob(
   });
   const holdoutY = Array.from(split.holdout, (r) => input.labels[r]!);
 
-  const evaluate = (outputs: Float32Array) =>
-    model.kind === 'classification'
-      ? classificationMetrics(holdoutY, outputs, model.classes!.length)
-      : regressionMetrics(holdoutY, outputs);
+  const k = model.classes?.length ?? 1;
+  const evaluate = (outputs: Float32Array, ys: number[] = holdoutY) =>
+    model.kind === 'classification' ? classificationMetrics(ys, outputs, k) : regressionMetrics(ys, outputs);
+  // Positions in the holdout of its recent rows, and the metrics over just those.
+  const recentAt = input.recent
+    ? Array.from(split.holdout, (r, i) => (input.recent![r] ? i : -1)).filter((i) => i >= 0)
+    : [];
+  const recentY = recentAt.map((i) => holdoutY[i]!);
+  const evaluateRecent = (outputs: Float32Array): Metrics | null => {
+    if (recentAt.length === 0) return null;
+    const picked = new Float32Array(recentAt.length * k);
+    for (const [j, i] of recentAt.entries()) picked.set(outputs.subarray(i * k, (i + 1) * k), j * k);
+    return evaluate(picked, recentY);
+  };
   const champion = input.champion
-    ? await evaluateChampion(input.champion, holdoutX, d, model.classes?.length ?? 1, evaluate)
+    ? await evaluateChampion(
+        input.champion,
+        holdoutX,
+        d,
+        k,
+        evaluate,
+        input.recent ? evaluateRecent : undefined,
+      )
     : null;
   const metrics = evaluate(parity.onnxOutputs);
+  const recentMetrics = evaluateRecent(parity.onnxOutputs);
+  const recent = recentMetrics ? { rows: recentAt.length, metrics: recentMetrics } : null;
 
   const trainX = selectRows(input.features, d, split.train);
   const referenceStats = computeReferenceStats({
@@ -123,6 +157,7 @@ export async function runTrainingJob(
     stoppedEarly: trained.stoppedEarly,
     referenceStats,
     champion,
+    recent,
     standardization: model.standardization,
     inputSpec: exported.inputSpec,
     outputSpec: exported.outputSpec,
@@ -145,6 +180,8 @@ async function evaluateChampion(
   d: number,
   k: number,
   evaluate: (outputs: Float32Array) => Metrics,
+  /** Absent when the job was not asked about recent rows. */
+  evaluateRecent: ((outputs: Float32Array) => Metrics | null) | undefined,
 ): Promise<ChampionResult> {
   const none = (reason: string): ChampionResult => ({ version: champion.version, metrics: null, reason });
   const input = champion.inputs[0];
@@ -162,7 +199,12 @@ async function evaluateChampion(
       return none(
         `not comparable: the champion gave ${outputs.length} values for ${holdoutX.length / d} rows`,
       );
-    return { version: champion.version, metrics: evaluate(outputs), reason: null };
+    return {
+      version: champion.version,
+      metrics: evaluate(outputs),
+      reason: null,
+      ...(evaluateRecent ? { recentMetrics: evaluateRecent(outputs) } : {}),
+    };
   } catch (err) {
     return none(`the champion failed on the holdout: ${(err as Error).message}`);
   }

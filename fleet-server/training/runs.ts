@@ -60,10 +60,15 @@ export interface TrainingRunRecord {
   /** The latest epoch's figures; `history` has every epoch. */
   progress: (EpochProgress & { epochs: number }) | null;
   history: EpochProgress[];
+  /** Set when the retrain loop started the run. */
+  trigger?: RunTrigger | null;
+  recentSince?: string | null;
   result: {
     version: number;
     metrics: Metrics;
     champion: ChampionResult | null;
+    /** The challenger on the recent holdout rows (`recentSince`). */
+    recent?: { rows: number; metrics: Metrics } | null;
     bestEpoch: number;
     stoppedEarly: boolean;
     trainRows: number;
@@ -80,8 +85,19 @@ export const TrainRequestSchema = z
     snapshot: z.string().min(1).max(100).optional(),
     /** Any TrainConfig field; `kind` may be omitted (the task's) but must match the task when given. */
     config: z.record(z.string(), z.unknown()).optional(),
+    /** Snapshot only the samples captured at or after this time (ISO 8601); not with `snapshot`. */
+    since: z.iso.datetime({ offset: true }).optional(),
+    /** Also score challenger and champion on the holdout samples captured at or after this time (ISO 8601). */
+    recentSince: z.iso.datetime({ offset: true }).optional(),
   })
   .strict();
+
+/** Why a run was started by the retrain loop (recorded in the run and in the version's lineage). */
+export interface RunTrigger {
+  retrain: string;
+  kind: 'drift' | 'concept' | 'manual';
+  reason: string;
+}
 export type TrainRequest = z.infer<typeof TrainRequestSchema>;
 
 /** Runs one job; must reject promptly once `signal` aborts (the fleet server is stopping). */
@@ -132,14 +148,33 @@ export class TrainingRuns {
     await this.tail;
   }
 
-  async start(taskName: string, request: TrainRequest, actor: string): Promise<TrainingRunRecord> {
+  async start(
+    taskName: string,
+    request: TrainRequest,
+    actor: string,
+    trigger: RunTrigger | null = null,
+    /** `setCandidate: false` leaves the `candidate` alias alone (the retrain loop moves it only for a winner). */
+    options: { setCandidate?: boolean } = {},
+  ): Promise<TrainingRunRecord> {
     if (this.stopping.signal.aborted)
       throw new ConflictError('the fleet server is shutting down', 'shutting_down');
     const task = await this.pool.getTask(taskName);
     const config = resolveConfig(task, request.config ?? {});
+    if (request.snapshot && request.since)
+      throw new ValidationError(
+        'give a snapshot or since, not both (since picks the samples of a new snapshot)',
+        {
+          code: 'invalid_request',
+        },
+      );
     const snapshot = request.snapshot
       ? await this.snapshots.get(request.snapshot)
-      : await this.snapshots.create(task, actor, this.options.now());
+      : await this.snapshots.create(
+          task,
+          actor,
+          this.options.now(),
+          request.since ? { since: new Date(request.since) } : {},
+        );
     if (snapshot.task !== task.name) {
       throw new ValidationError(
         `snapshot ${snapshot.id} belongs to task '${snapshot.task}', not '${task.name}'`,
@@ -163,6 +198,8 @@ export class TrainingRuns {
       model: task.model,
       snapshot: snapshot.id,
       config,
+      trigger,
+      recentSince: request.recentSince ?? null,
       status: 'queued',
       createdAt: now.toISOString(),
       createdBy: actor,
@@ -175,7 +212,7 @@ export class TrainingRuns {
       error: null,
     };
     await this.runs.put(run.id, run);
-    const done = this.tail.then(() => this.execute(run, task, snapshot));
+    const done = this.tail.then(() => this.execute(run, task, snapshot, options.setCandidate ?? true));
     this.tail = done;
     this.finished.set(run.id, done);
     return run;
@@ -200,7 +237,12 @@ export class TrainingRuns {
   }
 
   /** Never rejects: every failure ends up in the run's record. */
-  private async execute(queued: TrainingRunRecord, task: Task, snapshot: SnapshotRecord): Promise<void> {
+  private async execute(
+    queued: TrainingRunRecord,
+    task: Task,
+    snapshot: SnapshotRecord,
+    setCandidate: boolean,
+  ): Promise<void> {
     const { log, now } = this.options;
     if (this.stopping.signal.aborted) return; // left queued: `recover` marks it at the next start
     let run: TrainingRunRecord = { ...queued, status: 'running', startedAt: now().toISOString() };
@@ -220,6 +262,13 @@ export class TrainingRuns {
         ...(task.classes ? { classes: task.classes } : {}),
         config: run.config,
       };
+      if (run.recentSince) {
+        const since = Date.parse(run.recentSince);
+        input.recent = Uint8Array.from(
+          samples.filter((s) => s.label !== null),
+          (s) => (s.ts >= since ? 1 : 0),
+        );
+      }
       // The runner may take ownership of (detach) the arrays: keep what is needed afterwards.
       const goldenRow = Array.from(input.features.subarray(0, task.features.length));
       const champion = await this.champion(task.model);
@@ -250,6 +299,16 @@ export class TrainingRuns {
           metrics: result.champion.metrics && numbers(result.champion.metrics),
           reason: result.champion.reason,
         },
+        recent:
+          result.recent && run.recentSince
+            ? {
+                since: run.recentSince,
+                rows: result.recent.rows,
+                metrics: numbers(result.recent.metrics),
+                champion: result.champion?.recentMetrics ? numbers(result.champion.recentMetrics) : null,
+              }
+            : null,
+        trigger: run.trigger ?? null,
         trainRows: result.trainRows,
         holdoutRows: result.holdoutRows,
         parityMaxAbsDiff: result.parityMaxAbsDiff,
@@ -264,7 +323,8 @@ export class TrainingRuns {
         labels: { task: task.name, snapshot: snapshot.id, run: run.id },
         lineage,
       });
-      await this.models.setAlias(task.model, 'candidate', version.version, `training:${run.id}`);
+      if (setCandidate)
+        await this.models.setAlias(task.model, 'candidate', version.version, `training:${run.id}`);
       await save({
         ...run,
         status: 'succeeded',
@@ -274,6 +334,7 @@ export class TrainingRuns {
           version: version.version,
           metrics: result.metrics,
           champion: result.champion,
+          recent: result.recent,
           bestEpoch: result.bestEpoch,
           stoppedEarly: result.stoppedEarly,
           trainRows: result.trainRows,

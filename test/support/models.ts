@@ -31,8 +31,8 @@ export async function directRun(model: Uint8Array, data: number[], rows: number)
 }
 
 /** An OIP v2 infer body; `input` is the model's input name (`features` for models the fleet trains). */
-export function inferBody(data: number[], rows: number, input = 'input') {
-  return { inputs: [{ name: input, shape: [rows, FEATURES], datatype: 'FP32', data }] };
+export function inferBody(data: number[], rows: number, input = 'input', features = FEATURES) {
+  return { inputs: [{ name: input, shape: [rows, features], datatype: 'FP32', data }] };
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

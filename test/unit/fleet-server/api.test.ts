@@ -13,6 +13,8 @@ import { createApi } from '../../../fleet-server/api/app.js';
 import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
 import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
 import { DeviceRegistry } from '../../../fleet-server/devices/registry.js';
+import { DriftReports } from '../../../fleet-server/drift/reports.js';
+import { RetrainLoop } from '../../../fleet-server/drift/retrain.js';
 import { Pool } from '../../../fleet-server/pool/pool.js';
 import { Snapshots } from '../../../fleet-server/pool/snapshots.js';
 import { loadOrCreateKeyRing } from '../../../fleet-server/registry/keys.js';
@@ -83,10 +85,23 @@ describe('fleet HTTP API', () => {
       now,
       log,
     });
+    const drift = new DriftReports(db.collection('drift-latest'), db.collection('drift-history'), { now });
+    const retrains = new RetrainLoop(db.collection('retrain-policies'), db.collection('retrains'), {
+      pool,
+      training,
+      models,
+      rollouts,
+      devices,
+      drift,
+      now,
+      log,
+    });
     app = createApi({
       pool,
       snapshots,
       training,
+      drift,
+      retrains,
       tokens,
       devices,
       models,

@@ -1,0 +1,119 @@
+/**
+ * Drift and the retrain loop. Reading (viewer): `GET /drift` — per model, drift by version (the canary and
+ * control cohorts of a rollout are versions) and per feature, and each device's latest report;
+ * `GET /drift/:model/versions/:version/timeline` — drift over time; retrain policies and records.
+ * Acting (operator): set a task's retrain policy, trigger a retrain, approve a retrain's canary.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
+import { ModelNameSchema } from '../../shared/manifest.js';
+import type { ApiDeps, Env } from './app.js';
+import { requireRole } from './app.js';
+import { jsonBody } from './errors.js';
+import { taskName } from './routes-pool.js';
+
+const TriggerBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
+
+export function driftRoutes(deps: ApiDeps): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.get('/drift', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const task = c.req.query('task');
+    const model = c.req.query('model');
+    let names: string[];
+    if (task !== undefined) names = [(await deps.pool.getTask(taskName(task))).model];
+    else if (model !== undefined) names = [modelName(model)];
+    else names = await deps.drift.models();
+    const models = [];
+    for (const name of names) {
+      const aliases = await deps.models.aliases(name);
+      const owner = await deps.pool.taskForModel(name);
+      const latest = owner ? (await deps.retrains.list(owner.name))[0] : undefined;
+      models.push({
+        model: name,
+        task: owner?.name ?? null,
+        production: aliases.production?.version ?? null,
+        candidate: aliases.candidate?.version ?? null,
+        versions: await deps.drift.byVersion(name),
+        devices: await deps.drift.devices(name),
+        retrain: latest ?? null,
+      });
+    }
+    return c.json({ models });
+  });
+
+  app.get('/drift/:model/versions/:version/timeline', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const name = modelName(c.req.param('model'));
+    const version = Number(c.req.param('version'));
+    if (!Number.isInteger(version) || version < 1)
+      throw new ValidationError(`version must be a positive integer, got '${c.req.param('version')}'`);
+    const query = z
+      .object({
+        sinceS: z.coerce
+          .number()
+          .int()
+          .positive()
+          .max(30 * 86_400)
+          .default(3600),
+        bucketS: z.coerce.number().int().positive().max(86_400).default(60),
+      })
+      .safeParse({ sinceS: c.req.query('sinceS'), bucketS: c.req.query('bucketS') });
+    if (!query.success)
+      throw new ValidationError(`timeline query: ${z.prettifyError(query.error).replaceAll('\n', '; ')}`);
+    const since = Date.now() - query.data.sinceS * 1000;
+    return c.json({
+      model: name,
+      version,
+      bucketS: query.data.bucketS,
+      points: await deps.drift.timeline(name, version, since, query.data.bucketS * 1000),
+    });
+  });
+
+  app.get('/tasks/:name/retrain-policy', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json(await deps.retrains.policy(taskName(c.req.param('name')))),
+  );
+
+  app.put('/tasks/:name/retrain-policy', requireRole(deps.tokens, 'operator'), async (c) => {
+    const body = await jsonBody(c, z.record(z.string(), z.unknown()));
+    const stored = await deps.retrains.setPolicy(
+      taskName(c.req.param('name')),
+      body,
+      c.get('principal').name,
+    );
+    deps.log.info({ task: stored.task, policy: stored.policy, by: stored.updatedBy }, 'retrain policy set');
+    return c.json(stored);
+  });
+
+  app.post('/tasks/:name/retrain', requireRole(deps.tokens, 'operator'), async (c) => {
+    const body = await jsonBody(c, TriggerBodySchema);
+    const principal = c.get('principal').name;
+    const record = await deps.retrains.trigger(
+      taskName(c.req.param('name')),
+      principal,
+      body.reason ?? `manual trigger by ${principal}`,
+    );
+    return c.json(record, 202);
+  });
+
+  app.get('/retrains', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const task = c.req.query('task');
+    return c.json({ retrains: await deps.retrains.list(task === undefined ? undefined : taskName(task)) });
+  });
+
+  app.get('/retrains/:id', requireRole(deps.tokens, 'viewer'), async (c) =>
+    c.json(await deps.retrains.get(c.req.param('id'))),
+  );
+
+  app.post('/retrains/:id/approve', requireRole(deps.tokens, 'operator'), async (c) =>
+    c.json(await deps.retrains.approve(c.req.param('id'), c.get('principal').name)),
+  );
+
+  return app;
+}
+
+function modelName(raw: string): string {
+  const parsed = ModelNameSchema.safeParse(raw);
+  if (!parsed.success) throw new NotFoundError('model', raw);
+  return parsed.data;
+}
