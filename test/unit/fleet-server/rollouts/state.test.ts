@@ -348,6 +348,51 @@ describe('reconcile: canary steps and gates', () => {
   });
 });
 
+describe('reconcile: the drift_share gate', () => {
+  const driftGate = canary({
+    shadowFirst: false,
+    gates: [parseGate('activation_failure_share<=0/1'), parseGate('drift_share<=0.5/2')],
+  });
+  /** One measurement, or (`untilEnd`) measurements until the analysis window is over. */
+  const run = (view: (r: RolloutRecord) => FleetView, untilEnd = false) => {
+    const sim = new Sim(start(driftGate, 20));
+    sim.tick(0);
+    sim.reportAll('active', 2);
+    sim.tick(2);
+    for (let s = 12; s <= (untilEnd ? 62 : 12); s += 10) sim.tick(s, view(sim.r));
+    return sim.r.status;
+  };
+  const withDrift = (reporting: number, drifted: number) => (r: RolloutRecord) => ({
+    ...traffic(r, { requests: 100, latencyMs: 1 }),
+    drift: { reporting, drifted },
+  });
+
+  it('passes while few canary devices drift, and reports the share', () => {
+    const status = run(withDrift(4, 1));
+    expect(status.phase).toBe('progressing');
+    expect(status.analysis!.measurements.at(-1)!.gates.find((g) => g.metric === 'drift_share')).toMatchObject(
+      {
+        verdict: 'passed',
+        value: 0.25,
+        samples: 4,
+      },
+    );
+  });
+
+  it('fails when too many drift: aborted with the reason', () => {
+    const status = run(withDrift(4, 3));
+    expect(status.phase).toBe('aborted');
+    expect(status.abort!.reason.message).toMatch(/drift_share.*3 of 4 devices report drift/);
+  });
+
+  it('too few reporting devices, or no drift reporting at all, is inconclusive and says so', () => {
+    expect(run(withDrift(1, 1), true).pause!.reason.message).toMatch(/drift_share: 1 of 2 samples needed/);
+    expect(run((r) => traffic(r, { requests: 100, latencyMs: 1 }), true).pause!.reason.message).toMatch(
+      /drift reporting is not available/,
+    );
+  });
+});
+
 describe('reconcile: pauses and operator actions', () => {
   it('a timed pause waits and says when to look again; an open pause waits for resume', () => {
     const spec = RolloutSpecSchema.parse({
