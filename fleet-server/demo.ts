@@ -14,6 +14,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { seededNormals } from '../shared/onnx/mlp.js';
 import { startFleetServer } from './main.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,17 +32,6 @@ function say(line: string): void {
 type World = 'A' | 'B';
 /** The label the world gives a row: `pass` when f1 > 2·max(0, f0 − 2). Under A that is nearly "f1 > 0". */
 const truth = (x: number[]) => (x[1]! > 2 * Math.max(0, x[0]! - 2) ? 'pass' : 'fail');
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 /** World A: four features ~N(0, 1). World B: f0 and f1 moved by +4 (a new supplier, a recalibrated sensor). */
 const row = (draw: () => number, world: World) => {
   const shift = world === 'B' ? 4 : 0;
@@ -145,7 +135,7 @@ function startApps(agents: { apiUrl: string }[]) {
   let running = true;
   const score = new Map<string, { right: number; total: number }>();
   const loops = agents.map(async (agent, a) => {
-    const draw = normals(100 + a);
+    const draw = seededNormals(100 + a);
     while (running) {
       const w = world;
       const x = row(draw, w);
@@ -235,7 +225,7 @@ try {
     `${AGENTS} agents enrolled (each its own process, MQTT credentials and local API): ${agents.map((a) => a.deviceId).join(', ')}`,
   );
 
-  const draw = normals(1);
+  const draw = seededNormals(1);
   const csv = ['f0,f1,f2,f3,label'];
   for (let i = 0; i < 600; i++) {
     const x = row(draw, 'A');

@@ -152,6 +152,12 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Standard normal draws (Box–Muller over mulberry32): seeded data for tests, benches and the demo. */
+export function seededNormals(seed: number): () => number {
+  const uniform = mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
 function floatTensor(name: string, dims: number[], values: Float32Array) {
   return onnx.TensorProto.create({
     name,

@@ -13,6 +13,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seededNormals } from '../../../shared/onnx/mlp.js';
 import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
 import { inferBody } from '../../support/models.js';
@@ -38,26 +39,13 @@ const CONFIG = { hidden: [24], epochs: 60, batchSize: 32, optimizer: { learningR
 type World = 'A' | 'B';
 const truth = (x: number[]) => (x[1]! > 2 * Math.max(0, x[0]! - 2) ? 'pass' : 'fail');
 
-/** Seeded normal draws (mulberry32 + Box–Muller): every run sees the same data. */
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 function row(draw: () => number, world: World): number[] {
   const shift = world === 'B' ? 4 : 0;
   return [draw() + shift, draw() + shift, draw(), draw()];
 }
 
 function csv(rows: number): string {
-  const draw = normals(1);
+  const draw = seededNormals(1);
   const lines = Array.from({ length: rows }, () => {
     const x = row(draw, 'A');
     return [...x.map((v) => v.toFixed(6)), truth(x)].join(',');
@@ -72,7 +60,7 @@ function apps(agents: AgentProcess[]) {
   const sentInWorld = new Map<string, number>();
   const score = new Map<string, { right: number; total: number }>(); // `${world}/v${version}`
   const loops = agents.map(async (agent, a) => {
-    const draw = normals(1000 + a);
+    const draw = seededNormals(1000 + a);
     while (running) {
       const w = world;
       const x = row(draw, w);

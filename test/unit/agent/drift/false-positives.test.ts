@@ -10,21 +10,10 @@ import { AgentConfigSchema } from '../../../../agent/config.js';
 import { DriftMonitor } from '../../../../agent/drift/monitor.js';
 import { ModelHost, type ServingModel } from '../../../../agent/runtime/host.js';
 import { computeReferenceStats } from '../../../../fleet-server/training/reference-stats.js';
+import { seededNormals } from '../../../../shared/onnx/mlp.js';
 
 const D = 6;
 const TRAIN_ROWS = 2_000;
-
-function normals(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 /** Distribution A: mixed shapes (normal, skewed, heavy-tailed, discrete-ish), like real sensor features. */
 function rowA(z: () => number): number[] {
@@ -39,7 +28,7 @@ function predict(x: number[]): [number, number] {
 
 describe('no drift on held-out data from the reference distribution', () => {
   it('false-alarm rate over many windows stays near zero (printed)', () => {
-    const z = normals(11);
+    const z = seededNormals(11);
     const train = new Float32Array(TRAIN_ROWS * D);
     const outputs = new Float32Array(TRAIN_ROWS * 2);
     for (let r = 0; r < TRAIN_ROWS; r++) {
@@ -78,7 +67,7 @@ describe('no drift on held-out data from the reference distribution', () => {
       captureRate: () => 0,
     });
     // Every closed window is read, not only the reports sent at verdict changes.
-    const held = normals(12345); // a different seed: held-out rows never seen by the reference
+    const held = seededNormals(12345); // a different seed: held-out rows never seen by the reference
     const WINDOWS = 400;
     for (let w = 0; w < WINDOWS; w++) {
       for (let i = 0; i < defaults.driftWindowSamples; i++) {

@@ -4,6 +4,7 @@ import { DriftMonitor, type DriftMonitorOptions } from '../../../../agent/drift/
 import { ModelHost, type ServingModel } from '../../../../agent/runtime/host.js';
 import type { FeedTensor, OutputTensor } from '../../../../agent/runtime/ort.js';
 import { REFERENCE_STATS_SCHEMA, type ReferenceStats } from '../../../../shared/drift/reference.js';
+import { mulberry32 } from '../../../../shared/onnx/mlp.js';
 import type { DriftMessage } from '../../../../shared/protocol/messages.js';
 
 /** Two features uniform over [0, 4) in four bins; a two-class model predicting each class half the time. */
@@ -29,18 +30,6 @@ function serving(version: number, referenceStats: unknown = REFERENCE): ServingM
     manifest: { inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 2] }], referenceStats },
     loaded: { release: async () => undefined },
   } as unknown as ServingModel;
-}
-
-/** A seeded generator (mulberry32), so every run sees the same values. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function request(rows: number, value: () => number, yes: () => boolean): [FeedTensor, OutputTensor] {
@@ -95,7 +84,7 @@ function setup(overrides: Partial<DriftMonitorOptions> = {}) {
 describe('DriftMonitor', () => {
   it('gives no verdict before a window closes, then no drift on data like the reference', () => {
     const { model, monitor, reports, changes } = setup();
-    const r = rng(1);
+    const r = mulberry32(1);
     for (let i = 0; i < 199; i++)
       monitor.offer(
         model,
@@ -136,7 +125,7 @@ describe('DriftMonitor', () => {
 
   it('reports drift when the inputs shift, names the features, and asks for more capture', () => {
     const { model, monitor, reports, changes } = setup();
-    const r = rng(2);
+    const r = mulberry32(2);
     // Feature a moved to the top bin; b unchanged. Batched requests count every row.
     for (let i = 0; i < 20; i++) {
       const [input, output] = request(
@@ -175,7 +164,7 @@ describe('DriftMonitor', () => {
 
   it('detects prediction drift on the output distribution', () => {
     const { model, monitor, reports } = setup();
-    const r = rng(3);
+    const r = mulberry32(3);
     for (let i = 0; i < 200; i++)
       monitor.offer(
         model,
@@ -193,7 +182,7 @@ describe('DriftMonitor', () => {
 
   it('closes a window by time on a quiet device: too few rows is "insufficient_data", never "no_drift"', () => {
     const { model, monitor, reports, advance } = setup({ reportIntervalMs: 100_000 });
-    const r = rng(4);
+    const r = mulberry32(4);
     for (let i = 0; i < 50; i++)
       monitor.offer(
         model,
@@ -218,7 +207,7 @@ describe('DriftMonitor', () => {
 
   it('reports on its schedule with the latest verdict', () => {
     const { model, monitor, reports, advance } = setup();
-    const r = rng(5);
+    const r = mulberry32(5);
     for (let i = 0; i < 200; i++)
       monitor.offer(
         model,
@@ -261,7 +250,7 @@ describe('DriftMonitor', () => {
 
   it('detects concept drift from feedback: the loss on labeled requests rises', () => {
     const { model, monitor, reports, changes } = setup();
-    const r = rng(6);
+    const r = mulberry32(6);
     let fired = -1;
     for (let i = 0; i < 2000 && fired < 0; i++) {
       const yes = r() < 0.5;
@@ -296,7 +285,7 @@ describe('DriftMonitor', () => {
 
   it('starts afresh for a new version, and leaves models without reference statistics unmonitored', () => {
     const { host, model, monitor, reports } = setup();
-    const r = rng(7);
+    const r = mulberry32(7);
     for (let i = 0; i < 150; i++)
       monitor.offer(
         model,
