@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededNormals } from '../shared/onnx/mlp.js';
+import { ApiClient } from './cli/client.js';
 import { startFleetServer } from './main.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -39,21 +40,6 @@ const row = (draw: () => number, world: World) => {
 };
 
 // ---- small helpers ---------------------------------------------------------------------------------------
-async function api(base: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : body instanceof Uint8Array ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  const parsed = text ? JSON.parse(text) : null;
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
-  return parsed;
-}
-
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -194,7 +180,7 @@ const fleet = await startFleetServer({
 });
 const token = fleet.adminToken || (await readFile(join(root, 'fleet', 'admin-token'), 'utf8')).trim();
 const base = fleet.httpUrl;
-const call = (method: string, path: string, body?: unknown) => api(base, token, method, path, body);
+const client = new ApiClient({ baseUrl: base, token, fetch });
 say(`fleet server up: API ${base}, MQTT ${fleet.mqttUrl}`);
 
 const agents: Awaited<ReturnType<typeof startAgentProcess>>[] = [];
@@ -214,7 +200,7 @@ process.once('SIGINT', () => {
 
 try {
   for (let i = 0; i < AGENTS; i++) {
-    const { token: enrollToken } = await call('POST', '/api/v1/enrollment-tokens', {
+    const { token: enrollToken } = await client.createEnrollmentToken({
       tags: { line: 'demo' },
     });
     const dataDir = join(root, `agent-${i + 1}`);
@@ -231,31 +217,28 @@ try {
     const x = row(draw, 'A');
     csv.push([...x.map((v) => v.toFixed(5)), truth(x)].join(','));
   }
-  await call(
-    'POST',
-    '/api/v1/tasks/quality/import?format=csv&source=world-a.csv',
-    new TextEncoder().encode(csv.join('\n')),
-  );
+  await client.importData('quality', csv.join('\n'), { format: 'csv', source: 'world-a.csv' });
   say('task "quality" bootstrapped from 600 generated rows of world A (4 features, labels pass/fail)');
 
   const config = { hidden: [24], epochs: 60, batchSize: 32, optimizer: { learningRate: 0.02 }, seed: 7 };
-  const queued = await call('POST', '/api/v1/tasks/quality/train', { config });
+  const queued = await client.train('quality', { config });
   const run1 = await until('v1 to train', async () => {
-    const r = await call('GET', `/api/v1/training-runs/${queued.id}`);
+    const r = await client.getTrainingRun(queued.id);
     return r.status === 'succeeded' || r.status === 'failed' ? r : undefined;
   });
-  if (run1.status !== 'succeeded') throw new Error(`training failed: ${run1.error?.message}`);
+  if (run1.status !== 'succeeded' || !run1.result) throw new Error(`training failed: ${run1.error?.message}`);
+  const m1 = run1.result.metrics;
   say(
-    `trained quality@1 on ${run1.result.trainRows} rows (TF.js backend ${run1.backend}), exported to ONNX and signed: holdout accuracy ${(run1.result.metrics.accuracy * 100).toFixed(1)}%`,
+    `trained quality@1 on ${run1.result.trainRows} rows (TF.js backend ${run1.backend}), exported to ONNX and signed: holdout accuracy ${m1.kind === 'classification' ? `${(m1.accuracy * 100).toFixed(1)}%` : '-'}`,
   );
 
-  const first = await call('POST', '/api/v1/rollouts', {
+  const first = await client.createRollout({
     model: { name: 'quality', version: 'candidate' },
     targets: { tags: { line: 'demo' } },
     strategy: 'all-at-once',
   });
   await until('v1 rollout', async () => {
-    const r = await call('GET', `/api/v1/rollouts/${first.id}`);
+    const r = await client.getRollout(first.id);
     if (r.phase === 'failed' || r.phase === 'rolled_back') throw new Error(`v1 rollout ${r.phase}`);
     return r.phase === 'succeeded' ? r : undefined;
   });
@@ -263,7 +246,7 @@ try {
     `rolled quality@1 out to all ${AGENTS} devices (downloaded, signature verified, self-tested, activated); production = v1`,
   );
 
-  await call('PUT', '/api/v1/tasks/quality/retrain-policy', {
+  await client.setRetrainPolicy('quality', {
     deviceShare: 0.66,
     forS: 2,
     mode: 'auto',
@@ -280,12 +263,12 @@ try {
   );
 
   apps = startApps(agents);
-  const drift = async () => (await call('GET', '/api/v1/drift?task=quality')).models[0];
+  const drift = async () => (await client.driftStatus({ task: 'quality' })).models[0];
   const verdictsOn = async (version: number) =>
-    ((await drift())?.devices ?? []).filter((d: any) => d.version === version);
+    ((await drift())?.devices ?? []).filter((d) => d.version === version);
   await until('no-drift reports on world A', async () => {
     const v = await verdictsOn(1);
-    return v.length === AGENTS && v.every((d: any) => d.verdict === 'no_drift') ? v : undefined;
+    return v.length === AGENTS && v.every((d) => d.verdict === 'no_drift') ? v : undefined;
   });
   say(`apps send world A: every device reports "no drift" on v1 — live accuracy ${apps.accuracy('A', 1)}`);
 
@@ -296,9 +279,9 @@ try {
     for (const d of await verdictsOn(1)) {
       if (d.verdict !== 'drift' || seen.has(d.deviceId)) continue;
       seen.add(d.deviceId);
-      const features = d.features.filter((f: any) => f.drifted);
+      const features = d.features.filter((f) => f.drifted);
       say(
-        `  ${d.deviceId} reports drift: ${features.map((f: any) => `${f.name} (PSI ${f.psi.toFixed(2)})`).join(', ')}; capture raised to ${d.captureRate * 100}%`,
+        `  ${d.deviceId} reports drift: ${features.map((f) => `${f.name} (PSI ${f.psi.toFixed(2)})`).join(', ')}; capture raised to ${d.captureRate * 100}%`,
       );
     }
     return seen.size === AGENTS ? true : undefined;
@@ -306,26 +289,28 @@ try {
 
   const retrain = await until(
     'the retrain to fire',
-    async () => (await call('GET', '/api/v1/retrains?task=quality')).retrains[0],
+    async () => (await client.listRetrains('quality')).retrains[0],
   );
   say(`retrain ${retrain.id} fired: ${retrain.trigger.reason}`);
   const trained = await until('the retrain to finish', async () => {
-    const r = await call('GET', `/api/v1/retrains/${retrain.id}`);
+    const r = await client.getRetrain(retrain.id);
     return r.status === 'training' ? undefined : r;
   });
   if (trained.status === 'failed') throw new Error(`retrain failed: ${trained.error?.message}`);
   say(
     `  trained quality@${trained.version} on snapshot ${trained.snapshot} (the data captured since the drift began)`,
   );
-  say(`  ${trained.evaluation.detail}`);
-  if (trained.status !== 'rolling_out') throw new Error(`the challenger did not win: ${trained.status}`);
+  say(`  ${trained.evaluation?.detail}`);
+  if (trained.status !== 'rolling_out' || trained.version === null)
+    throw new Error(`the challenger did not win: ${trained.status}`);
+  const v2 = trained.version;
   say(
     `  v${trained.version} is the candidate; canary rollout ${trained.rollout} started (34% of devices, then 100%, gated)`,
   );
 
   let lastStep = '';
   const rollout = await until('the canary', async () => {
-    const r = await call('GET', `/api/v1/rollouts/${trained.rollout}`);
+    const r = await client.getRollout(trained.rollout!);
     const step = `${r.phase} at ${r.percent}%`;
     if (step !== lastStep) {
       lastStep = step;
@@ -340,12 +325,12 @@ try {
   say(`v${trained.version} runs on all ${AGENTS} devices; production = v${trained.version}`);
 
   await until('drift to clear', async () => {
-    const v = await verdictsOn(trained.version);
-    return v.length === AGENTS && v.every((d: any) => d.verdict === 'no_drift') ? v : undefined;
+    const v = await verdictsOn(v2);
+    return v.length === AGENTS && v.every((d) => d.verdict === 'no_drift') ? v : undefined;
   });
   say(`drift cleared: every device reports "no drift" on v${trained.version}; capture back to 5%`);
   say(
-    `live accuracy on world B: v1 ${apps.accuracy('B', 1)} → v${trained.version} ${apps.accuracy('B', trained.version)}`,
+    `live accuracy on world B: v1 ${apps.accuracy('B', 1)} → v${trained.version} ${apps.accuracy('B', v2)}`,
   );
   process.stdout.write(
     `\nExplore (in another terminal):\n  export EDGEFLEET_URL=${base} EDGEFLEET_TOKEN=${token}\n` +
