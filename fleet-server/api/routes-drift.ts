@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema } from '../../shared/manifest.js';
+import { type DeviceDrift, summarize } from '../drift/reports.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
@@ -21,6 +22,7 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
   app.get('/drift', requireRole(deps.tokens, 'viewer'), async (c) => {
     const task = c.req.query('task');
     const model = c.req.query('model');
+    const cohortOf = await cohortKey(deps, c.req.query('cohort'));
     let names: string[];
     if (task !== undefined) names = [(await deps.pool.getTask(taskName(task))).model];
     else if (model !== undefined) names = [modelName(model)];
@@ -30,13 +32,15 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
       const aliases = await deps.models.aliases(name);
       const owner = await deps.pool.taskForModel(name);
       const latest = owner ? (await deps.retrains.list(owner.name))[0] : undefined;
+      const devices = await deps.drift.devices(name);
       models.push({
         model: name,
         task: owner?.name ?? null,
         production: aliases.production?.version ?? null,
         candidate: aliases.candidate?.version ?? null,
         versions: await deps.drift.byVersion(name),
-        devices: await deps.drift.devices(name),
+        ...(cohortOf ? { cohorts: cohortsOf(devices, cohortOf) } : {}),
+        devices,
         retrain: latest ?? null,
       });
     }
@@ -110,6 +114,43 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
   );
 
   return app;
+}
+
+/**
+ * `?cohort=profile` or `?cohort=tag:<key>`: each device's cohort by its firmware profile or a tag's value
+ * (`(none)` without the tag). Unset: no cohort breakdown.
+ */
+async function cohortKey(
+  deps: ApiDeps,
+  raw: string | undefined,
+): Promise<((deviceId: string) => string) | null> {
+  if (raw === undefined) return null;
+  const tag = /^tag:([A-Za-z0-9_.-]{1,64})$/.exec(raw)?.[1];
+  if (raw !== 'profile' && !tag)
+    throw new ValidationError(`cohort must be 'profile' or 'tag:<key>', got '${raw}'`, {
+      code: 'invalid_cohort',
+    });
+  const byId = new Map((await deps.devices.list()).map((d) => [d.id, d]));
+  return (deviceId) => {
+    const device = byId.get(deviceId);
+    if (!device) return '(unknown device)';
+    return tag ? (device.tags[tag] ?? '(none)') : device.profile;
+  };
+}
+
+/** Latest reports grouped by version and cohort, newest version first, cohorts by name. */
+function cohortsOf(devices: DeviceDrift[], cohortOf: (deviceId: string) => string) {
+  const groups = new Map<string, { version: number; cohort: string; list: DeviceDrift[] }>();
+  for (const d of devices) {
+    const cohort = cohortOf(d.deviceId);
+    const key = `${d.version}\u0000${cohort}`;
+    const group = groups.get(key) ?? { version: d.version, cohort, list: [] };
+    group.list.push(d);
+    groups.set(key, group);
+  }
+  return [...groups.values()]
+    .sort((a, b) => b.version - a.version || a.cohort.localeCompare(b.cohort))
+    .map((g) => ({ cohort: g.cohort, ...summarize(g.version, g.list) }));
 }
 
 function modelName(raw: string): string {

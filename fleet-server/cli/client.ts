@@ -36,6 +36,8 @@ export interface ModelDrift {
   production: number | null;
   candidate: number | null;
   versions: VersionDrift[];
+  /** With `?cohort=`: the same counts per version and cohort. */
+  cohorts?: (VersionDrift & { cohort: string })[];
   devices: DeviceDrift[];
   retrain: RetrainRecord | null;
 }
@@ -191,10 +193,14 @@ export class ApiClient {
     return this.request('GET', `/api/v1/training-runs/${encodeURIComponent(id)}`);
   }
 
-  driftStatus(filter: { task?: string | undefined }): Promise<{ models: ModelDrift[] }> {
-    return this.request('GET', '/api/v1/drift', {
-      query: filter.task === undefined ? undefined : new URLSearchParams({ task: filter.task }),
-    });
+  driftStatus(filter: {
+    task?: string | undefined;
+    cohort?: string | undefined;
+  }): Promise<{ models: ModelDrift[] }> {
+    const query = new URLSearchParams();
+    if (filter.task !== undefined) query.set('task', filter.task);
+    if (filter.cohort !== undefined) query.set('cohort', filter.cohort);
+    return this.request('GET', '/api/v1/drift', { query });
   }
 
   getRetrainPolicy(task: string): Promise<StoredPolicy> {

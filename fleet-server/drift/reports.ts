@@ -218,7 +218,8 @@ export class DriftReports {
   }
 }
 
-function summarize(version: number, list: DeviceDrift[]): VersionDrift {
+/** One group of latest reports (a version, or a cohort within it) as counts per verdict and feature. */
+export function summarize(version: number, list: DeviceDrift[]): VersionDrift {
   const drifting = list.filter((d) => d.verdict === 'drift').length;
   const noDrift = list.filter((d) => d.verdict === 'no_drift').length;
   const features = new Map<string, { drifting: number; psi: number[] }>();

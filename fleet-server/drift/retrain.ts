@@ -97,12 +97,23 @@ export interface StoredPolicy {
   updatedBy: string;
 }
 
-export type RetrainStatus = 'training' | 'awaiting_approval' | 'rolling_out' | 'rejected' | 'failed';
+export type RetrainStatus =
+  | 'training'
+  | 'awaiting_approval'
+  | 'rolling_out'
+  /** Its canary reached every target: the retrained version is production. */
+  | 'completed'
+  /** Its canary failed or was rolled back (the rollout says why). */
+  | 'rollout_failed'
+  | 'rejected'
+  | 'failed';
 const UNFINISHED: readonly RetrainStatus[] = ['training'];
 
 export interface RetrainEvent {
   at: string;
   step:
+    | 'completed'
+    | 'rollout_failed'
     | 'triggered'
     | 'training'
     | 'trained'
@@ -289,6 +300,7 @@ export class RetrainLoop {
   }
 
   private async checkAll(): Promise<void> {
+    await this.followRollouts();
     const now = this.deps.now().getTime();
     for (const { task, policy } of await this.policies.values()) {
       if (!policy.enabled || this.closed) continue;
@@ -296,6 +308,37 @@ export class RetrainLoop {
         await this.checkTask(task, policy, now);
       } catch (err) {
         this.deps.log.error({ err, task }, 'retrain policy check failed for a task');
+      }
+    }
+  }
+
+  /** Retrains whose canary has finished take its outcome. */
+  private async followRollouts(): Promise<void> {
+    const waiting = (await this.records.values()).filter((r) => r.status === 'rolling_out' && r.rollout);
+    if (waiting.length === 0) return;
+    const rollouts = new Map((await this.deps.rollouts.list()).map((r) => [r.id, r]));
+    for (const record of waiting) {
+      const rollout = rollouts.get(record.rollout!);
+      if (!rollout || !FINAL_PHASES.includes(rollout.status.phase)) continue;
+      if (rollout.status.phase === 'succeeded') {
+        await this.save(
+          record,
+          { status: 'completed' },
+          {
+            step: 'completed',
+            message: `rollout ${rollout.id} succeeded: ${record.model}@${record.version} runs on every target and is production`,
+          },
+        );
+      } else {
+        const why = rollout.status.abort?.reason.message ?? rollout.status.phase;
+        await this.save(
+          record,
+          { status: 'rollout_failed' },
+          {
+            step: 'rollout_failed',
+            message: `rollout ${rollout.id} ended ${rollout.status.phase}: ${why}`,
+          },
+        );
       }
     }
   }

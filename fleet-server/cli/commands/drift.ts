@@ -15,9 +15,10 @@ export function registerDrift(program: Command, ctx: CliContext): void {
     .command('status')
     .description('drift per model version, feature and device, and the latest retrain')
     .option('--task <name>', "only this task's model")
+    .option('--cohort <by>', 'also break drift down by cohort: profile, or tag:<key>')
     .option('--json', 'print the API response as JSON')
-    .action(async (options: { task?: string; json?: boolean }, command: Command) => {
-      const result = await ctx.connect(command).driftStatus({ task: options.task });
+    .action(async (options: { task?: string; cohort?: string; json?: boolean }, command: Command) => {
+      const result = await ctx.connect(command).driftStatus({ task: options.task, cohort: options.cohort });
       if (options.json) return ctx.printJson(result);
       if (result.models.length === 0) return ctx.out('no drift reports yet\n');
       ctx.out(result.models.map((m) => modelDrift(m, ctx.io.now())).join('\n'));
@@ -186,6 +187,20 @@ function modelDrift(m: ModelDrift, now: Date): string {
       String(v.conceptDrifting),
     ]),
   );
+  const cohorts = m.cohorts
+    ? table(
+        ['VERSION', 'COHORT', 'DEVICES', 'DRIFTING', 'NO DRIFT', 'TOO FEW', 'SHARE'],
+        m.cohorts.map((c) => [
+          String(c.version),
+          c.cohort,
+          String(c.devices),
+          String(c.drifting),
+          String(c.noDrift),
+          String(c.insufficient),
+          c.share === null ? '-' : `${Math.round(c.share * 100)}%`,
+        ]),
+      )
+    : '';
   const features = m.versions
     .map((v) =>
       v.features.length === 0
@@ -213,7 +228,7 @@ function modelDrift(m: ModelDrift, now: Date): string {
   const retrain = m.retrain
     ? `latest retrain: ${m.retrain.id} ${m.retrain.status} (${m.retrain.trigger.kind}: ${m.retrain.trigger.reason})\n`
     : 'no retrain yet\n';
-  return head + versions + features + devices + retrain;
+  return head + versions + cohorts + features + devices + retrain;
 }
 
 function policyFields(stored: StoredPolicy): string {

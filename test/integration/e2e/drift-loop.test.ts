@@ -297,6 +297,15 @@ describe('drift → retrain → canary → drift clears, with 3 real agents', ()
     );
     const m = await driftOf();
     expect(m.production).toBe(version);
+    // The same reports by cohort: every device carries the tag line=d.
+    const byLine = (await env.api.request('GET', '/api/v1/drift?task=quality&cohort=tag:line')).models[0]
+      .cohorts;
+    expect(byLine.find((c: any) => c.version === version)).toMatchObject({
+      cohort: 'd',
+      devices: 3,
+      drifting: 0,
+      noDrift: 3,
+    });
     const capture = m.devices.filter((d: any) => d.version === version).map((d: any) => d.captureRate);
     expect(capture).toEqual([0.05, 0.05, 0.05]); // back to the base rate
     const v = await env.api.request('GET', `/api/v1/models/quality/versions/${version}`);
@@ -305,6 +314,11 @@ describe('drift → retrain → canary → drift clears, with 3 real agents', ()
       since: expect.any(String),
       champion: { accuracy: expect.any(Number) },
     });
+    const record = await waitFor(async () => {
+      const r = await env.api.request('GET', `/api/v1/retrains/${retrainId}`);
+      return r.status === 'completed' ? r : undefined;
+    }, 'the retrain to record its canary as completed');
+    expect(record.events.at(-1)).toMatchObject({ step: 'completed' });
     expect((await env.api.request('GET', '/api/v1/retrains')).retrains).toHaveLength(1);
   }, 90_000);
 });

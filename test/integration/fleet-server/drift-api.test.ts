@@ -87,6 +87,11 @@ describe('drift and retrain API', () => {
       status: 404,
     });
     expect(await status(env.api.request('GET', '/api/v1/drift?task=nope'))).toMatchObject({ status: 404 });
+    expect(await status(env.api.request('GET', '/api/v1/drift?cohort=site'))).toMatchObject({
+      status: 400,
+      code: 'invalid_cohort',
+      message: "cohort must be 'profile' or 'tag:<key>', got 'site'",
+    });
     expect(
       await status(env.api.request('GET', '/api/v1/drift/quality/versions/zero/timeline')),
     ).toMatchObject({ status: 400 });

@@ -88,6 +88,11 @@ describe('edgefleet drift and retrain', () => {
     // The CLI harness's clock is fixed in the past: the since column reads "just now" here.
     expect(out.stdout).toMatch(/^dev-aaa\s+1\s+drift\s+just now\s+500\s+temp\s+25%/m);
     expect(out.stdout).toMatch(/no retrain yet/);
+    const byProfile = await cli(['drift', 'status', '--cohort', 'profile']);
+    expect(byProfile.stdout).toMatch(/^1\s+\(unknown device\)\s+2\s+1\s+1\s+0\s+50%/m);
+    const badCohort = await cli(['drift', 'status', '--cohort', 'site']);
+    expect(badCohort.code).toBe(1);
+    expect(badCohort.stderr).toMatch(/cohort must be 'profile' or 'tag:<key>'/);
     const json = JSON.parse((await cli(['drift', 'status', '--json'])).stdout);
     expect(json.models[0].versions[0]).toMatchObject({ version: 1, devices: 2, drifting: 1, share: 0.5 });
   });

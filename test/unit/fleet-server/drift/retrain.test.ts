@@ -274,6 +274,47 @@ describe('RetrainLoop', () => {
     expect(trainCalls).toHaveLength(1);
   });
 
+  it("follows its canary to the end: completed, or rollout_failed with the rollout's reason", async () => {
+    await policy();
+    const rollouts = (loop as unknown as { deps: { rollouts: { list: () => Promise<unknown[]> } } }).deps
+      .rollouts;
+    const first = await loop.trigger('quality', 'bob');
+    await loop.idle();
+    expect((await loop.get(first.id)).status).toBe('rolling_out');
+    rollouts.list = async () => [
+      { id: 'ro-1', model: { name: 'clf' }, status: { phase: 'progressing', abort: null } },
+    ];
+    await settle();
+    expect((await loop.get(first.id)).status).toBe('rolling_out');
+    rollouts.list = async () => [
+      { id: 'ro-1', model: { name: 'clf' }, status: { phase: 'succeeded', abort: null }, targets: {} },
+    ];
+    await settle();
+    expect(await loop.get(first.id)).toMatchObject({ status: 'completed' });
+    expect((await loop.get(first.id)).events.at(-1)!.message).toMatch(
+      /rollout ro-1 succeeded: clf@2 runs on every target/,
+    );
+
+    const second = await loop.trigger('quality', 'bob');
+    await loop.idle();
+    rollouts.list = async () => [
+      {
+        id: 'ro-2',
+        model: { name: 'clf' },
+        status: {
+          phase: 'rolled_back',
+          abort: { reason: { code: 'gate_failed', message: 'error_rate 0.2 not <= 0.01' } },
+        },
+        targets: {},
+      },
+    ];
+    await settle();
+    expect(await loop.get(second.id)).toMatchObject({ status: 'rollout_failed' });
+    expect((await loop.get(second.id)).events.at(-1)!.message).toBe(
+      'rollout ro-2 ended rolled_back: error_rate 0.2 not <= 0.01',
+    );
+  });
+
   it('refuses bad policies with the reason, and unknown tasks', async () => {
     await expect(policy({ deviceShare: 2 })).rejects.toThrow(ValidationError);
     await expect(policy({ rollout: { steps: [10, 50] } })).rejects.toThrow(/steps must end at 100/);
