@@ -5,12 +5,14 @@
  * counts it), and they are absorbed in a later turn of the event loop, in batches.
  *
  * Windows: each feature's values are counted over the reference bin edges (fixed memory per feature,
- * whatever the traffic). A window closes when it holds `windowSamples` rows (count window) or when it is
- * `windowMs` old (time window, for quiet devices), whichever comes first; a closed window gets a verdict
- * (shared/drift/verdict.ts: KS per feature, corrected across features, drift at `driftShare`; fewer than
- * `minSamples` rows → "insufficient_data", never "no_drift") and prediction drift on the output distribution.
+ * whatever the traffic). A window closes when it holds `windowSamples` rows (count window), or when it is
+ * `windowMs` old and holds at least `minSamples` rows (time window, for slow devices); a quiet device's window
+ * stays open until it has enough rows, so quiet hours never flip a verdict. A closed window gets a verdict
+ * (shared/drift/verdict.ts: KS per feature, corrected across features, drift at `driftShare`) and prediction
+ * drift on the output distribution. Before the first closed window the verdict is "insufficient_data",
+ * never "no_drift".
  *
- * Concept drift: the outputs of recent requests are remembered (a bounded map, oldest first out) so the app's
+ * Concept drift: the outputs of recent requests are remembered (a bounded ring, by reference) so the app's
  * ground truth (`/feedback`) can be scored: 0–1 loss for classifiers; for regressors the absolute error over
  * the reference prediction range, capped at 1, so both detectors see values in [0, 1]. Page–Hinkley and
  * ADWIN watch that loss.
@@ -25,7 +27,7 @@ import { binCount, binIndex } from '../../shared/drift/bins.js';
 import { PageHinkley } from '../../shared/drift/page-hinkley.js';
 import { PredictionCounts, predictionDrift } from '../../shared/drift/prediction.js';
 import { type ReferenceStats, ReferenceStatsSchema } from '../../shared/drift/reference.js';
-import { type DriftOptions, driftVerdict } from '../../shared/drift/verdict.js';
+import { DEFAULT_DRIFT_OPTIONS, type DriftOptions, driftVerdict } from '../../shared/drift/verdict.js';
 import {
   type DriftMessage,
   type DriftVerdictName,
@@ -80,8 +82,11 @@ class ModelMonitor {
   verdictSince: number;
   last: Outcome | null = null;
   dropped = 0;
-  /** Outputs of recent requests by id (insertion order = age), for scoring feedback. */
-  readonly recent = new Map<string, Float64Array>();
+  /** Outputs of recent requests, for scoring feedback: a ring of slots, and each id's slot. */
+  private readonly recentIds: (string | undefined)[];
+  private readonly recentOutputs: (ArrayLike<number> | undefined)[];
+  private readonly recentSlot = new Map<string, number>();
+  private nextSlot = 0;
   readonly outWidth: number;
   /** Threshold 100 rather than the libraries' 50: on a 0–1 loss at a steady 10–50% error rate, 50 raises a
    *  false alarm every 20k–200k labels (measured); 100 makes that far rarer at twice the detection delay. */
@@ -91,14 +96,19 @@ class ModelMonitor {
   conceptDetections = { pageHinkley: 0, adwin: 0 };
   /** A concept detector fired since the previous report. */
   conceptDrifted = false;
-  /** Concept drift seen and not yet cleared by a window without it (keeps capture raised). */
+  /** Concept drift seen and not yet cleared by a closed window without a detection (keeps capture raised). */
   conceptActive = false;
+  /** A concept detector fired during the open window. */
+  conceptInWindow = false;
 
   constructor(
     public model: ServingModel,
     readonly reference: ReferenceStats,
     now: number,
+    feedbackMemory: number,
   ) {
+    this.recentIds = new Array(feedbackMemory);
+    this.recentOutputs = new Array(feedbackMemory);
     this.ref = { name: model.name, version: model.version };
     this.width = reference.features.length;
     this.edges = reference.features.map((f) => Float64Array.from(f.bins.edges));
@@ -112,34 +122,46 @@ class ModelMonitor {
     this.verdictSince = now;
   }
 
-  /** Count every row of one request; returns the rows counted. */
+  /** Count every row of one request; returns the rows counted. No allocation per row or per value. */
   absorb(input: FeedTensor, output: OutputTensor): number {
     const data = input.data as ArrayLike<number>;
     const w = this.width;
     const rows = Math.floor(data.length / w);
-    const out = output.data as ArrayLike<number>;
-    const ow = rows > 0 ? Math.floor(out.length / rows) : 0;
+    const bigint = typeof (data as ArrayLike<unknown>)[0] === 'bigint'; // int64 inputs
+    const { counts, offsets, edges } = this;
     for (let r = 0; r < rows; r++) {
       const base = r * w;
       for (let j = 0; j < w; j++) {
-        const v = Number(data[base + j]);
-        this.counts[this.offsets[j]! + binIndex(this.edges[j]!, v)]!++;
+        const v = bigint ? Number(data[base + j]) : data[base + j]!;
+        counts[offsets[j]! + binIndex(edges[j]!, v)]!++;
       }
-      if (ow > 0) this.predictions.addOutputRow(subarray(out, r * ow, (r + 1) * ow));
     }
+    const out = output.data as ArrayLike<number>;
+    if (rows > 0) this.predictions.addOutputRows(out, rows, Math.floor(out.length / rows));
     this.rows += rows;
     return rows;
   }
 
-  remember(requestId: string, output: OutputTensor, limit: number): void {
-    const out = output.data as ArrayLike<number>;
-    const copy = new Float64Array(out.length);
-    for (let i = 0; i < out.length; i++) copy[i] = Number(out[i]);
-    this.recent.set(requestId, copy);
-    if (this.recent.size > limit) {
-      const oldest = this.recent.keys().next().value;
-      if (oldest !== undefined) this.recent.delete(oldest);
-    }
+  /** Keep a request's output (a reference, not a copy) until feedback scores it or newer requests push it out. */
+  remember(requestId: string, output: OutputTensor): void {
+    const slot = this.nextSlot;
+    const evicted = this.recentIds[slot];
+    if (evicted !== undefined) this.recentSlot.delete(evicted);
+    this.recentIds[slot] = requestId;
+    this.recentOutputs[slot] = output.data as ArrayLike<number>;
+    this.recentSlot.set(requestId, slot);
+    this.nextSlot = (slot + 1) % this.recentIds.length;
+  }
+
+  /** The remembered output of a request, taken out of memory (feedback scores a request once). */
+  recall(requestId: string): ArrayLike<number> | undefined {
+    const slot = this.recentSlot.get(requestId);
+    if (slot === undefined) return undefined;
+    this.recentSlot.delete(requestId);
+    const output = this.recentOutputs[slot];
+    this.recentIds[slot] = undefined;
+    this.recentOutputs[slot] = undefined;
+    return output;
   }
 
   /** Close the open window: its verdict, prediction drift and the counts reset. */
@@ -209,7 +231,7 @@ class ModelMonitor {
   }
 
   /** The loss of one labeled row, in [0, 1]; null when the label cannot be scored against this model. */
-  loss(output: Float64Array, row: number, label: string | number): number | null {
+  loss(output: ArrayLike<number>, row: number, label: string | number): number | null {
     const p = this.reference.predictions;
     if (p.kind === 'classification') {
       const k = p.classes.length;
@@ -219,22 +241,15 @@ class ModelMonitor {
         cls = label;
       if (cls < 0) return null;
       let best = 0;
-      for (let c = 1; c < k; c++) if (output[row * k + c]! > output[row * k + best]!) best = c;
+      for (let c = 1; c < k; c++) if (Number(output[row * k + c]) > Number(output[row * k + best])) best = c;
       return best === cls ? 0 : 1;
     }
     const y = typeof label === 'number' ? label : Number(label);
     if (!Number.isFinite(y) || output.length <= row) return null;
     const edges = p.bins.edges;
     const range = edges[edges.length - 1]! - edges[0]!;
-    return Math.min(1, Math.abs(output[row]! - y) / (range > 0 ? range : 1));
+    return Math.min(1, Math.abs(Number(output[row]) - y) / (range > 0 ? range : 1));
   }
-}
-
-function subarray(data: ArrayLike<number>, start: number, end: number): ArrayLike<number> {
-  const typed = data as Float32Array;
-  return typeof typed.subarray === 'function'
-    ? typed.subarray(start, end)
-    : Array.prototype.slice.call(data, start, end);
 }
 
 /** JSON has no Infinity: a distance that overflowed is reported as the largest finite number. */
@@ -244,6 +259,8 @@ function finite(x: number): number {
 
 export class DriftMonitor {
   private readonly monitors = new Map<string, ModelMonitor>();
+  /** Models found unmonitorable (said once, not again at every host change). */
+  private readonly rejected = new WeakSet<ServingModel>();
   private readonly queue: (Pending & { monitor: ModelMonitor })[] = [];
   private draining = false;
   private drifting = false;
@@ -309,9 +326,8 @@ export class DriftMonitor {
     if (!monitor) return;
     // The request may still be waiting in the queue: absorb what is there first.
     if (this.queue.length > 0) this.absorbQueued();
-    const output = monitor.recent.get(requestId);
+    const output = monitor.recall(requestId);
     if (!output) return;
-    monitor.recent.delete(requestId);
     const rows = Array.isArray(labels)
       ? labels.length
       : Math.max(1, Math.floor(output.length / monitor.outWidth));
@@ -332,6 +348,7 @@ export class DriftMonitor {
         fired = true;
       }
     }
+    if (fired) monitor.conceptInWindow = true;
     if (fired && !monitor.conceptDrifted) {
       monitor.conceptDrifted = true;
       monitor.conceptActive = true;
@@ -348,7 +365,7 @@ export class DriftMonitor {
     for (const { monitor, input, output, requestId } of batch) {
       if (this.monitors.get(monitor.ref.name) !== monitor) continue; // the model changed meanwhile
       this.counters.absorbedRows += monitor.absorb(input, output);
-      monitor.remember(requestId, output, this.o.feedbackMemory);
+      monitor.remember(requestId, output);
       if (monitor.rows >= this.o.windowSamples) this.close(monitor, now, 'count');
     }
   }
@@ -366,8 +383,12 @@ export class DriftMonitor {
   /** Time windows and the scheduled report. */
   tick(): void {
     const now = this.o.now();
+    const minSamples = this.o.drift?.minSamples ?? DEFAULT_DRIFT_OPTIONS.minSamples;
     for (const monitor of this.monitors.values()) {
-      if (now - monitor.windowStart >= this.o.windowMs) this.close(monitor, now, 'time');
+      // A quiet device's window stays open until it holds enough rows for a verdict: being quiet is not a
+      // reason to flip a verdict to "insufficient_data" (and back), or to lower the capture rate.
+      if (now - monitor.windowStart >= this.o.windowMs && monitor.rows >= minSamples)
+        this.close(monitor, now, 'time');
     }
     if (now - this.lastReport >= this.o.reportIntervalMs) {
       this.lastReport = now;
@@ -378,6 +399,10 @@ export class DriftMonitor {
   private close(monitor: ModelMonitor, now: number, closedBy: 'count' | 'time'): void {
     const outcome = monitor.close(now, closedBy, this.o.drift ?? {});
     monitor.last = outcome;
+    // Concept drift holds while windows keep seeing detections; a closed window without one clears it.
+    const conceptCleared = monitor.conceptActive && !monitor.conceptInWindow;
+    if (conceptCleared) monitor.conceptActive = false;
+    monitor.conceptInWindow = false;
     if (outcome.verdict !== monitor.verdict) {
       this.o.log.info(
         {
@@ -390,12 +415,9 @@ export class DriftMonitor {
       );
       monitor.verdict = outcome.verdict;
       monitor.verdictSince = now;
-      // A window without any concept detection clears it; a fresh detection keeps it.
-      if (outcome.verdict !== 'drift' && !monitor.conceptDrifted) monitor.conceptActive = false;
       this.updateDrifting(); // first: the report carries the capture rate now in force
       this.report(monitor, 'verdict_change');
-    } else if (!monitor.conceptDrifted && monitor.conceptActive && outcome.verdict !== 'drift') {
-      monitor.conceptActive = false;
+    } else if (conceptCleared) {
       this.updateDrifting();
     }
   }
@@ -451,10 +473,15 @@ export class DriftMonitor {
         current.model = model;
         continue;
       }
+      if (this.rejected.has(model)) {
+        this.monitors.delete(model.name);
+        continue;
+      }
       const parsed = ReferenceStatsSchema.safeParse(model.manifest.referenceStats);
       const width = model.manifest.inputs[0]?.shape.at(-1);
       if (!parsed.success || (typeof width === 'number' && width !== parsed.data.features.length)) {
         this.monitors.delete(model.name);
+        this.rejected.add(model);
         this.counters.unmonitored++;
         this.o.log.info(
           { model: { name: model.name, version: model.version } },
@@ -464,7 +491,7 @@ export class DriftMonitor {
         );
         continue;
       }
-      this.monitors.set(model.name, new ModelMonitor(model, parsed.data, now));
+      this.monitors.set(model.name, new ModelMonitor(model, parsed.data, now, this.o.feedbackMemory));
     }
     for (const name of [...this.monitors.keys()]) if (!active.has(name)) this.monitors.delete(name);
     this.updateDrifting();

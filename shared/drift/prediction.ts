@@ -120,6 +120,32 @@ export class PredictionCounts {
     this.total++;
   }
 
+  /**
+   * `rows` output rows laid out one after another in `data`, `width` values each: the same as `addOutputRow`
+   * on each, without a view per row (the device's monitor calls this per request, on its hot path).
+   */
+  addOutputRows(data: ArrayLike<number>, rows: number, width: number): void {
+    for (let r = 0; r < rows; r++) {
+      const offset = r * width;
+      if (this.bins) {
+        const value = width === 1 ? data[offset]! : Number.NaN;
+        if (!Number.isFinite(value)) {
+          this.skipped++;
+          continue;
+        }
+        this.bins.add(value);
+      } else {
+        const best = width === this.counts.length ? argmaxAt(data, offset, width) : -1;
+        if (best < 0) {
+          this.skipped++;
+          continue;
+        }
+        this.counts[best]!++;
+      }
+      this.total++;
+    }
+  }
+
   reset(): void {
     this.counts.fill(0);
     this.bins?.reset();
@@ -130,11 +156,16 @@ export class PredictionCounts {
 
 /** Index of the largest of `k` finite values (first on ties, as fleet training's argmax); −1 if unusable. */
 function argmax(row: ArrayLike<number>, k: number): number {
-  if (row.length !== k) return -1;
+  return row.length === k ? argmaxAt(row, 0, k) : -1;
+}
+
+/** `argmax` over `data[offset .. offset + k)`. */
+function argmaxAt(data: ArrayLike<number>, offset: number, k: number): number {
   let best = 0;
   for (let j = 0; j < k; j++) {
-    if (!Number.isFinite(row[j]!)) return -1;
-    if (row[j]! > row[best]!) best = j;
+    const v = data[offset + j]!;
+    if (!Number.isFinite(v)) return -1;
+    if (v > data[offset + best]!) best = j;
   }
   return best;
 }

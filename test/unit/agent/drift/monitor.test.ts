@@ -180,7 +180,7 @@ describe('DriftMonitor', () => {
     expect(reports[0]!.verdict).toBe('no_drift'); // the inputs did not move
   });
 
-  it('closes a window by time on a quiet device: too few rows is "insufficient_data", never "no_drift"', () => {
+  it('closes a window by time once it holds enough rows; a quiet device keeps its window open', () => {
     const { model, monitor, reports, advance } = setup({ reportIntervalMs: 100_000 });
     const r = mulberry32(4);
     for (let i = 0; i < 50; i++)
@@ -196,13 +196,33 @@ describe('DriftMonitor', () => {
     monitor.absorbQueued();
     advance(60_000);
     monitor.tick();
-    // Still insufficient (as before): no verdict change, so only the schedule reports it.
+    // 50 rows are too few for a verdict: the window stays open, nothing is reported, still no verdict.
     expect(reports).toHaveLength(0);
+    expect(monitor.monitorOf('m')).toMatchObject({ rows: 50, verdict: 'insufficient_data' });
     advance(40_000);
     monitor.tick();
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ cause: 'schedule', verdict: 'insufficient_data', features: [] });
-    expect(reports[0]!.window).toMatchObject({ samples: 50, closedBy: 'time' });
+    expect(reports[0]).toMatchObject({
+      cause: 'schedule',
+      verdict: 'insufficient_data',
+      window: null,
+      features: [],
+    });
+    // Enough rows later (still under the count window): the time window closes with a verdict.
+    for (let i = 0; i < 60; i++)
+      monitor.offer(
+        model,
+        `p${i}`,
+        ...request(
+          1,
+          () => 3 + r(),
+          () => r() < 0.5,
+        ),
+      );
+    monitor.absorbQueued();
+    monitor.tick();
+    expect(reports.at(-1)).toMatchObject({ cause: 'verdict_change', verdict: 'drift' });
+    expect(reports.at(-1)!.window).toMatchObject({ samples: 110, closedBy: 'time' });
   });
 
   it('reports on its schedule with the latest verdict', () => {
@@ -274,6 +294,30 @@ describe('DriftMonitor', () => {
     expect(report.cause).toBe('verdict_change');
     expect(report.concept.detections.pageHinkley + report.concept.detections.adwin).toBeGreaterThan(0);
     expect(changes[0]).toBe(true);
+  });
+
+  it('remembers a bounded number of recent outputs, scores each request once, and forgets the oldest', () => {
+    const { model, monitor } = setup({ feedbackMemory: 3 });
+    for (let i = 0; i < 5; i++)
+      monitor.offer(
+        model,
+        `q${i}`,
+        ...request(
+          1,
+          () => 1,
+          () => true,
+        ),
+      );
+    monitor.absorbQueued();
+    const labeled = () =>
+      (monitor as unknown as { monitors: Map<string, { labeled: number }> }).monitors.get('m')!.labeled;
+    monitor.feedback('m', 'q0', 'yes'); // pushed out by q3 and q4
+    monitor.feedback('m', 'q1', 'yes');
+    expect(labeled()).toBe(0);
+    monitor.feedback('m', 'q4', 'yes');
+    monitor.feedback('m', 'q4', 'yes'); // once only
+    monitor.feedback('m', 'q2', 'no');
+    expect(labeled()).toBe(2);
   });
 
   it('scores nothing for feedback it cannot match to a remembered request', () => {

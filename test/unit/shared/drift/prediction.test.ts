@@ -163,6 +163,42 @@ describe('predictionDrift for a regressor (binned KS)', () => {
 });
 
 describe('PredictionCounts', () => {
+  it('counts rows laid out in one array exactly as it counts them one by one', () => {
+    const classifier: PredictionStats = {
+      kind: 'classification',
+      classes: ['a', 'b', 'c'],
+      proportions: [0.3, 0.3, 0.4],
+    };
+    const regressor: PredictionStats = {
+      kind: 'regression',
+      bins: { edges: [0, 1, 2, 3], proportions: [0.3, 0.3, 0.4] },
+    };
+    const random = mulberry32(17);
+    for (const [reference, width] of [
+      [classifier, 3],
+      [regressor, 1],
+    ] as const) {
+      const rows = 300;
+      const data = Float32Array.from({ length: rows * width }, () =>
+        random() < 0.02 ? Number.NaN : random() * 3.5 - 0.2,
+      );
+      const byRow = new PredictionCounts(reference);
+      for (let r = 0; r < rows; r++) byRow.addOutputRow(data.subarray(r * width, (r + 1) * width));
+      const together = new PredictionCounts(reference);
+      together.addOutputRows(data, rows, width);
+      expect([together.counts, together.total, together.skipped]).toEqual([
+        byRow.counts,
+        byRow.total,
+        byRow.skipped,
+      ]);
+      expect(together.skipped).toBeGreaterThan(0);
+    }
+    // A width that is not the class count sets every row aside.
+    const wrong = new PredictionCounts(classifier);
+    wrong.addOutputRows(Float32Array.from([0.1, 0.9, 0.2, 0.8]), 2, 2);
+    expect([wrong.total, wrong.skipped]).toEqual([0, 2]);
+  });
+
   it('counts the argmax class per row, the first on ties', () => {
     const counts = countAll(CLASSES, [
       [0.1, 0.7, 0.1, 0.1],
