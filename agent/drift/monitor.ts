@@ -12,8 +12,8 @@
  * drift on the output distribution. Before the first closed window the verdict is "insufficient_data",
  * never "no_drift".
  *
- * Concept drift: the outputs of recent requests are remembered (a bounded ring, by reference) so the app's
- * ground truth (`/feedback`) can be scored: 0–1 loss for classifiers; for regressors the absolute error over
+ * Concept drift: once the app has sent ground truth for a model, the outputs of its recent requests are
+ * remembered (bounded, preallocated rings) so later ground truth (`/feedback`) can be scored: 0–1 loss for classifiers; for regressors the absolute error over
  * the reference prediction range, capped at 1, so both detectors see values in [0, 1]. Page–Hinkley and
  * ADWIN watch that loss.
  *
@@ -82,11 +82,16 @@ class ModelMonitor {
   verdictSince: number;
   last: Outcome | null = null;
   dropped = 0;
-  /** Outputs of recent requests, for scoring feedback: a ring of slots, and each id's slot. */
+  /**
+   * Outputs of recent requests, for scoring feedback, in preallocated rings (no allocation per request, no
+   * request buffers kept alive): output values by row, and request ids (to forget the oldest). Each id maps
+   * to its first row's absolute index × ROWS_PACK + its row count; rows overwritten since are gone.
+   */
   private readonly recentIds: (string | undefined)[];
-  private readonly recentOutputs: (ArrayLike<number> | undefined)[];
-  private readonly recentSlot = new Map<string, number>();
-  private nextSlot = 0;
+  private nextId = 0;
+  private readonly recentValues: Float64Array;
+  private rowsWritten = 0;
+  private readonly recentAt = new Map<string, number>();
   readonly outWidth: number;
   /** Threshold 100 rather than the libraries' 50: on a 0–1 loss at a steady 10–50% error rate, 50 raises a
    *  false alarm every 20k–200k labels (measured); 100 makes that far rarer at twice the detection delay. */
@@ -108,7 +113,6 @@ class ModelMonitor {
     feedbackMemory: number,
   ) {
     this.recentIds = new Array(feedbackMemory);
-    this.recentOutputs = new Array(feedbackMemory);
     this.ref = { name: model.name, version: model.version };
     this.width = reference.features.length;
     this.edges = reference.features.map((f) => Float64Array.from(f.bins.edges));
@@ -118,6 +122,7 @@ class ModelMonitor {
     this.predictions = new PredictionCounts(reference.predictions);
     this.outWidth =
       reference.predictions.kind === 'classification' ? reference.predictions.classes.length : 1;
+    this.recentValues = new Float64Array(feedbackMemory * this.outWidth);
     this.windowStart = now;
     this.verdictSince = now;
   }
@@ -142,26 +147,47 @@ class ModelMonitor {
     return rows;
   }
 
-  /** Keep a request's output (a reference, not a copy) until feedback scores it or newer requests push it out. */
-  remember(requestId: string, output: OutputTensor): void {
-    const slot = this.nextSlot;
-    const evicted = this.recentIds[slot];
-    if (evicted !== undefined) this.recentSlot.delete(evicted);
-    this.recentIds[slot] = requestId;
-    this.recentOutputs[slot] = output.data as ArrayLike<number>;
-    this.recentSlot.set(requestId, slot);
-    this.nextSlot = (slot + 1) % this.recentIds.length;
+  /** The app has sent ground truth for this model: from then on, outputs are remembered for scoring. */
+  feedbackSeen = false;
+
+  /** Keep a request's output rows (copied into the ring) until feedback scores them or newer rows push them out. */
+  remember(requestId: string, output: OutputTensor, rows: number): void {
+    if (!this.feedbackSeen) return; // apps that never send ground truth pay nothing for it
+    const capacity = this.recentIds.length;
+    const k = this.outWidth;
+    const data = output.data as ArrayLike<number>;
+    if (rows < 1 || rows > Math.min(capacity, ROWS_PACK - 1) || data.length !== rows * k) return;
+    const evicted = this.recentIds[this.nextId];
+    if (evicted !== undefined) this.recentAt.delete(evicted);
+    this.recentIds[this.nextId] = requestId;
+    this.nextId = (this.nextId + 1) % capacity;
+    const values = this.recentValues;
+    for (let r = 0; r < rows; r++) {
+      const at = ((this.rowsWritten + r) % capacity) * k;
+      for (let c = 0; c < k; c++) values[at + c] = Number(data[r * k + c]);
+    }
+    this.recentAt.set(requestId, this.rowsWritten * ROWS_PACK + rows);
+    this.rowsWritten += rows;
   }
 
-  /** The remembered output of a request, taken out of memory (feedback scores a request once). */
-  recall(requestId: string): ArrayLike<number> | undefined {
-    const slot = this.recentSlot.get(requestId);
-    if (slot === undefined) return undefined;
-    this.recentSlot.delete(requestId);
-    const output = this.recentOutputs[slot];
-    this.recentIds[slot] = undefined;
-    this.recentOutputs[slot] = undefined;
-    return output;
+  /** The remembered output rows of a request, taken out of memory (feedback scores a request once). */
+  recall(requestId: string): Float64Array | undefined {
+    const packed = this.recentAt.get(requestId);
+    if (packed === undefined) return undefined;
+    this.recentAt.delete(requestId);
+    const start = Math.floor(packed / ROWS_PACK);
+    const rows = packed % ROWS_PACK;
+    const capacity = this.recentIds.length;
+    if (this.rowsWritten - start > capacity) return undefined; // overwritten by newer rows
+    const k = this.outWidth;
+    const out = new Float64Array(rows * k);
+    for (let r = 0; r < rows; r++) {
+      out.set(
+        this.recentValues.subarray(((start + r) % capacity) * k, ((start + r) % capacity) * k + k),
+        r * k,
+      );
+    }
+    return out;
   }
 
   /** Close the open window: its verdict, prediction drift and the counts reset. */
@@ -252,6 +278,9 @@ class ModelMonitor {
   }
 }
 
+/** Packs a row count beside a row index in one number (requests of up to 4095 rows are remembered). */
+const ROWS_PACK = 4096;
+
 /** JSON has no Infinity: a distance that overflowed is reported as the largest finite number. */
 function finite(x: number): number {
   return Number.isFinite(x) ? x : Number.MAX_VALUE;
@@ -326,6 +355,7 @@ export class DriftMonitor {
     if (!monitor) return;
     // The request may still be waiting in the queue: absorb what is there first.
     if (this.queue.length > 0) this.absorbQueued();
+    monitor.feedbackSeen = true;
     const output = monitor.recall(requestId);
     if (!output) return;
     const rows = Array.isArray(labels)
@@ -364,8 +394,9 @@ export class DriftMonitor {
     const now = this.o.now();
     for (const { monitor, input, output, requestId } of batch) {
       if (this.monitors.get(monitor.ref.name) !== monitor) continue; // the model changed meanwhile
-      this.counters.absorbedRows += monitor.absorb(input, output);
-      monitor.remember(requestId, output);
+      const rows = monitor.absorb(input, output);
+      this.counters.absorbedRows += rows;
+      monitor.remember(requestId, output, rows);
       if (monitor.rows >= this.o.windowSamples) this.close(monitor, now, 'count');
     }
   }

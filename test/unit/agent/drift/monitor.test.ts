@@ -298,6 +298,18 @@ describe('DriftMonitor', () => {
 
   it('remembers a bounded number of recent outputs, scores each request once, and forgets the oldest', () => {
     const { model, monitor } = setup({ feedbackMemory: 3 });
+    // Outputs are kept only once the app has shown it sends ground truth for the model.
+    monitor.offer(
+      model,
+      'before',
+      ...request(
+        1,
+        () => 1,
+        () => true,
+      ),
+    );
+    monitor.absorbQueued();
+    monitor.feedback('m', 'before', 'yes');
     for (let i = 0; i < 5; i++)
       monitor.offer(
         model,
