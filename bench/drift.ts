@@ -18,9 +18,12 @@
  *     capture stays off (`--drift-sample-rate 0`) so that the raised capture rate does not enter the figure.
  * Goals: at least 5 million feature-values/s; monitoring adds at most 3% to the agent's p99.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { DriftMonitor } from '../agent/drift/monitor.js';
 import { ModelHost, type ServingModel } from '../agent/runtime/host.js';
@@ -41,6 +44,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCIES = (process.env.BENCH_CONCURRENCY ?? '8,1').split(',').map(Number);
 const GOAL_VALUES_PER_SECOND = 5e6;
 const GOAL_P99 = 0.03;
+const AGENT_BIN = fileURLToPath(new URL('../bin/edgefleet-agent.js', import.meta.url));
 /** The agent's defaults (agent/config.ts) in (a); (b)'s agents run with theirs: the monitor as it ships. */
 const WINDOW_SAMPLES = 500;
 const QUEUE_LIMIT = 4096;
@@ -257,7 +261,29 @@ interface Monitored {
   dropped: number;
 }
 
+/**
+ * CPU pinning for (b), where taskset and 2+ CPUs exist: the agent under test alone on the last CPU, this
+ * process (the fleet) and wrk on the others, so the scheduler moving them around adds no noise of its own.
+ */
+async function pinning(): Promise<{ agent: string; rest: string } | null> {
+  const cpus = availableParallelism();
+  if (cpus < 2 || process.env.BENCH_PIN === '0') return null;
+  const rest = cpus === 2 ? '0' : `0-${cpus - 2}`;
+  try {
+    await promisify(execFile)('taskset', ['-cp', rest, String(process.pid)]);
+  } catch {
+    return null; // no taskset here: unpinned, as before
+  }
+  return { agent: String(cpus - 1), rest };
+}
+
 async function p99Cost(): Promise<void> {
+  const pin = await pinning();
+  console.log(
+    pin
+      ? `  pinned: the agent under test on CPU ${pin.agent}; this process (fleet) and wrk on CPU ${pin.rest}`
+      : '  not pinned (no taskset, or one CPU)',
+  );
   await assertWrk();
   const model = mlp(7);
   const body = JSON.stringify(inferBody(randomBatch(1, 1), 1));
@@ -290,11 +316,17 @@ async function p99Cost(): Promise<void> {
     // Capture off on both (and kept off while drifting): the pool's ingestion in this process would compete
     // for the cores. Reports every second rather than every 30 s, so each run shows the monitor at work.
     const common = ['--sample-rate', '0', '--drift-sample-rate', '0'];
-    const off = await AgentProcess.start({ dataDir: dirs[0]!, args: [...common, '--no-drift'] });
+    // BENCH_CPU_PROF=<dir>: each agent writes a V8 CPU profile there when it stops (to see where time goes).
+    const profile = process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : [];
+    const command = [...(pin ? ['taskset', '-c', pin.agent] : []), process.execPath, ...profile, AGENT_BIN];
+    const off = await AgentProcess.start({ dataDir: dirs[0]!, args: [...common, '--no-drift'], command });
     agents.push(off);
     const on = await AgentProcess.start({
       dataDir: dirs[1]!,
       args: [...common, '--drift-report-interval-ms', String(REPORT_MS)],
+      command,
     });
     agents.push(on);
 
@@ -313,8 +345,8 @@ async function p99Cost(): Promise<void> {
     if (settled.phase !== 'succeeded') throw new Error(`rollout failed: ${JSON.stringify(settled.devices)}`);
 
     const urls = { off: `${off.apiUrl}/v2/models/bench/infer`, on: `${on.apiUrl}/v2/models/bench/infer` };
-    await wrk(urls.off, body, Math.max(...CONCURRENCIES), 2); // warm-up
-    await wrk(urls.on, body, Math.max(...CONCURRENCIES), 2);
+    await wrk(urls.off, body, Math.max(...CONCURRENCIES), 2, pin?.rest); // warm-up
+    await wrk(urls.on, body, Math.max(...CONCURRENCIES), 2, pin?.rest);
     await waitFor(
       () => seen.some((s) => s.deviceId === on.deviceId && (s.message.window?.samples ?? 0) > 0),
       `a drift report with a closed window from the monitoring agent (its log: ${on.stderr.slice(-500)})`,
@@ -340,14 +372,14 @@ async function p99Cost(): Promise<void> {
     const without = new Map<number, LoadResult[]>();
     const withDrift = new Map<number, { runs: LoadResult[]; work: Monitored[] }>();
     for (const c of CONCURRENCIES) {
-      const base: LoadResult[] = [await wrk(urls.off, body, c, SECONDS)];
+      const base: LoadResult[] = [await wrk(urls.off, body, c, SECONDS, pin?.rest)];
       const side = { runs: [] as LoadResult[], work: [] as Monitored[] };
       for (let round = 0; round < ROUNDS; round++) {
         const from = Date.now();
-        side.runs.push(await wrk(urls.on, body, c, SECONDS));
+        side.runs.push(await wrk(urls.on, body, c, SECONDS, pin?.rest));
         // The last report of the run arrives within a report period; the next run (without) overlaps it.
         const to = Date.now() + REPORT_MS + 200;
-        base.push(await wrk(urls.off, body, c, SECONDS));
+        base.push(await wrk(urls.off, body, c, SECONDS, pin?.rest));
         side.work.push(monitored(from, to));
       }
       without.set(c, base);

@@ -33,6 +33,8 @@ export async function wrk(
   body: string,
   connections: number,
   seconds: number,
+  /** Pin wrk to these CPUs (`taskset -c` list), away from the server under test. */
+  cpus?: string,
 ): Promise<LoadResult> {
   const script = join(tmpdir(), `edgefleet-wrk-${process.pid}.lua`);
   await writeFile(
@@ -40,7 +42,9 @@ export async function wrk(
     `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(body)}\n`,
   );
   const threads = Math.min(connections, 2);
-  const { stdout } = await run('wrk', [
+  const [cmd, ...pre] = cpus ? ['taskset', '-c', cpus, 'wrk'] : ['wrk'];
+  const { stdout } = await run(cmd!, [
+    ...pre,
     '-t',
     String(threads),
     '-c',
