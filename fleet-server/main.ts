@@ -10,6 +10,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { destination, pino } from 'pino';
 import { createApi } from './api/app.js';
 import { type OperatorTokenRecord, OperatorTokens } from './api/tokens.js';
+import { AuditLog } from './audit/log.js';
 import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/aedes.js';
 import { connectFleetLink, type FleetLink } from './broker/link.js';
@@ -50,6 +51,7 @@ export interface FleetServer {
   rollouts: RolloutController;
   drift: DriftReports;
   retrains: RetrainLoop;
+  audit: AuditLog;
   pool: Pool;
   snapshots: Snapshots;
   broker: EmbeddedBroker;
@@ -75,6 +77,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const artifacts = new ArtifactStore(join(config.dataDir, 'artifacts'));
     await artifacts.init();
     const keys = await loadOrCreateKeyRing(config.dataDir);
+    const audit = new AuditLog(db, now);
     const tokens = new OperatorTokens(db.collection<OperatorTokenRecord>('operator-tokens'), now);
     const bootstrapToken = await tokens.bootstrapAdmin(config.dataDir);
     if (bootstrapToken) process.stdout.write(`admin token: ${bootstrapToken}\n`);
@@ -167,6 +170,16 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
       telemetry: telemetryWindows,
       drift: driftReports,
+      onEvents: async (rollout, events) => {
+        for (const e of events) {
+          await audit.append({
+            actor: 'system:rollouts',
+            action: `rollout.${e.type}`,
+            target: `rollouts/${rollout.id}`,
+            detail: `${rollout.model.name}@${rollout.model.version}: ${e.message}`,
+          });
+        }
+      },
       publicUrl,
       now,
       log,
@@ -193,7 +206,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const retrains = new RetrainLoop(
       db.collection<StoredPolicy>('retrain-policies'),
       db.collection<RetrainRecord>('retrains'),
-      { pool, training, models, rollouts, devices, drift: driftReports, now, log },
+      { pool, training, models, rollouts, devices, drift: driftReports, audit, now, log },
     );
     // Closers run in reverse: training stops first, so a retrain waiting on its run sees it end (interrupted)
     // and records that before the loop is closed.
@@ -246,6 +259,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       rollouts,
       drift: driftReports,
       retrains,
+      audit,
       artifacts,
       keys,
       publicUrl,
@@ -266,6 +280,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       rollouts,
       drift: driftReports,
       retrains,
+      audit,
       pool,
       snapshots,
       training,

@@ -6,6 +6,7 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { AuthenticationError, PermissionError } from '../../shared/errors.js';
+import type { AuditLog } from '../audit/log.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DriftReports } from '../drift/reports.js';
 import type { RetrainLoop } from '../drift/retrain.js';
@@ -16,6 +17,7 @@ import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { TrainingRuns } from '../training/runs.js';
+import { auditMiddleware, auditRoutes } from './audit.js';
 import { errorHandler } from './errors.js';
 import { artifactRoutes } from './routes-artifacts.js';
 import { deviceRoutes } from './routes-devices.js';
@@ -37,6 +39,7 @@ export interface ApiDeps {
   training: TrainingRuns;
   drift: DriftReports;
   retrains: RetrainLoop;
+  audit: AuditLog;
   keys: KeyRing;
   /** URLs handed to devices at enrollment. */
   publicUrl: string;
@@ -53,10 +56,11 @@ export function requireRole(tokens: OperatorTokens, role: Role): MiddlewareHandl
     const principal = await bearerPrincipal(tokens, c.req.header('authorization'));
     if (!principal)
       throw new AuthenticationError('a valid operator token is required (Authorization: Bearer <token>)');
+    // Known before the role check, so a refused call is audited under the token that made it.
+    c.set('principal', principal);
     if (!roleAtLeast(principal.role, role)) {
       throw new PermissionError(`this needs the ${role} role; the token has ${principal.role}`);
     }
-    c.set('principal', principal);
     await next();
   };
 }
@@ -76,6 +80,7 @@ export function createApi(deps: ApiDeps): Hono<Env> {
     c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
 
+  app.use('/api/v1/*', auditMiddleware(deps.audit));
   app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version }));
   app.route('/api/v1', deviceRoutes(deps));
   app.route('/api/v1', modelRoutes(deps));
@@ -84,5 +89,6 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', poolRoutes(deps));
   app.route('/api/v1', trainingRoutes(deps));
   app.route('/api/v1', driftRoutes(deps));
+  app.route('/api/v1', auditRoutes(deps));
   return app;
 }

@@ -7,6 +7,7 @@
 
 import type { Task } from '../../shared/pool.js';
 import type { Role } from '../api/tokens.js';
+import type { AuditEntry, VerifyResult } from '../audit/log.js';
 import type { DeviceView } from '../devices/registry.js';
 import type { DeviceDrift, VersionDrift } from '../drift/reports.js';
 import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../drift/retrain.js';
@@ -29,7 +30,15 @@ export type ModelVersion = ModelVersionRecord & { aliases: Alias[] };
 export type ModelRef = { name: string; version: number | Alias };
 export type { AliasRecord, LineageView };
 export type TrainingRun = TrainingRunRecord;
-export type { DeviceDrift, RetrainPolicyInput, RetrainRecord, StoredPolicy, VersionDrift };
+export type {
+  AuditEntry,
+  DeviceDrift,
+  RetrainPolicyInput,
+  RetrainRecord,
+  StoredPolicy,
+  VerifyResult,
+  VersionDrift,
+};
 export interface ModelDrift {
   model: string;
   task: string | null;
@@ -229,6 +238,22 @@ export class ApiClient {
 
   approveRetrain(id: string): Promise<RetrainRecord> {
     return this.request('POST', `/api/v1/retrains/${encodeURIComponent(id)}/approve`, { json: {} });
+  }
+
+  listAudit(filter: {
+    actor?: string | undefined;
+    action?: string | undefined;
+    limit?: number | undefined;
+  }): Promise<{ entries: AuditEntry[] }> {
+    const query = new URLSearchParams();
+    if (filter.actor !== undefined) query.set('actor', filter.actor);
+    if (filter.action !== undefined) query.set('action', filter.action);
+    if (filter.limit !== undefined) query.set('limit', String(filter.limit));
+    return this.request('GET', '/api/v1/audit', { query });
+  }
+
+  verifyAudit(): Promise<VerifyResult> {
+    return this.request('GET', '/api/v1/audit/verify');
   }
 
   listTrainingRuns(task?: string): Promise<{ runs: TrainingRun[] }> {

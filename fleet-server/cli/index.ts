@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ApiError, UnreachableError } from './client.js';
+import { registerAudit } from './commands/audit.js';
 import { registerData } from './commands/data.js';
 import { registerDevices } from './commands/devices.js';
 import { registerDrift } from './commands/drift.js';
@@ -73,6 +74,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerData(program, ctx);
   registerTrain(program, ctx);
   registerDrift(program, ctx);
+  registerAudit(program, ctx);
   return program;
 }
 

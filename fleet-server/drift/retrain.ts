@@ -22,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import type { AuditLog } from '../audit/log.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { Pool } from '../pool/pool.js';
 import type { ModelRegistry } from '../registry/models.js';
@@ -182,6 +183,8 @@ export class RetrainLoop {
       rollouts: RolloutController;
       devices: DeviceRegistry;
       drift: DriftReports;
+      /** Every step is appended to the audit trail as `system:retrain`. */
+      audit?: Pick<AuditLog, 'append'>;
       now: () => Date;
       log: Logger;
     },
@@ -433,6 +436,7 @@ export class RetrainLoop {
       { retrain: id, task, trigger: trigger.kind, reason: trigger.reason },
       'retrain triggered',
     );
+    await this.audit(id, 'triggered', `${trigger.kind} trigger by ${trigger.actor}: ${trigger.reason}`);
     const work = this.proceed(record).finally(() => this.running.delete(work));
     this.running.add(work);
     return record;
@@ -569,6 +573,12 @@ export class RetrainLoop {
     return (await this.list(task)).find((r) => UNFINISHED.includes(r.status));
   }
 
+  private async audit(id: string, step: string, detail: string): Promise<void> {
+    await this.deps.audit
+      ?.append({ actor: 'system:retrain', action: `retrain.${step}`, target: `retrains/${id}`, detail })
+      .catch((err) => this.deps.log.error({ err, retrain: id }, 'audit append failed'));
+  }
+
   private async save(
     record: RetrainRecord,
     changes: Partial<RetrainRecord>,
@@ -578,6 +588,7 @@ export class RetrainLoop {
     const next = { ...record, ...changes, updatedAt: at, events: [...record.events, { at, ...event }] };
     await this.records.put(record.id, next);
     this.deps.log.info({ retrain: record.id, step: event.step }, event.message);
+    await this.audit(record.id, event.step, event.message);
     return next;
   }
 }

@@ -55,6 +55,8 @@ export class RolloutController {
       log: Logger;
       /** Telemetry for gates; without it analyses see no traffic (inconclusive). */
       telemetry?: TelemetryWindows;
+      /** Told of every event a reconcile added (transitions, gate verdicts, rollbacks): the audit trail. */
+      onEvents?: (rollout: RolloutRecord, events: RolloutRecord['status']['events']) => Promise<void>;
       /** Device drift reports, for the drift_share gate. */
       drift?: Pick<DriftReports, 'gateInput'>;
       /** Called once when every targeted device has activated the version (e.g. to move `production`). */
@@ -244,6 +246,12 @@ export class RolloutController {
       const view = await this.viewFor(mutated, now);
       const { rollout, commands, nextCheckAt } = reconcile(mutated, view, now, () => randomUUID());
       if (rollout !== stored) await this.rollouts.put(id, rollout);
+      const events = newEvents(stored, rollout);
+      if (events.length > 0) {
+        await this.options
+          .onEvents?.(rollout, events)
+          .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout events hook failed'));
+      }
       for (const command of commands) await this.send(rollout, command);
       this.arm(id, nextCheckAt);
       if (stored.status.phase !== 'succeeded' && rollout.status.phase === 'succeeded') {
@@ -343,4 +351,14 @@ export class RolloutController {
       );
     }
   }
+}
+
+/** Events in `after` that `before` did not have (the list is capped, so find where `before` ended). */
+function newEvents(before: RolloutRecord, after: RolloutRecord): RolloutRecord['status']['events'] {
+  if (after === before) return [];
+  const last = before.status.events.at(-1);
+  const at = last ? after.status.events.lastIndexOf(last) : -1;
+  return at >= 0
+    ? after.status.events.slice(at + 1)
+    : after.status.events.filter((e) => !before.status.events.includes(e));
 }

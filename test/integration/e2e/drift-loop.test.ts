@@ -319,6 +319,19 @@ describe('drift → retrain → canary → drift clears, with 3 real agents', ()
       return r.status === 'completed' ? r : undefined;
     }, 'the retrain to record its canary as completed');
     expect(record.events.at(-1)).toMatchObject({ step: 'completed' });
+    // The automatic actions are in the audit trail, beside the operator's calls, and the chain verifies.
+    const audit = (await env.api.request('GET', '/api/v1/audit?limit=1000')).entries as any[];
+    const retrainSteps = audit.filter((e) => e.target === `retrains/${retrainId}`).map((e) => e.action);
+    expect(retrainSteps.reverse()).toEqual([
+      'retrain.triggered',
+      'retrain.training',
+      'retrain.trained',
+      'retrain.evaluated',
+      'retrain.rollout',
+      'retrain.completed',
+    ]);
+    expect(audit.some((e) => e.actor === 'system:rollouts' && e.action === 'rollout.succeeded')).toBe(true);
+    expect((await env.api.request('GET', '/api/v1/audit/verify')).ok).toBe(true);
     expect((await env.api.request('GET', '/api/v1/retrains')).retrains).toHaveLength(1);
   }, 90_000);
 });

@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../../fleet-server/api/app.js';
 import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
+import { AuditLog } from '../../../fleet-server/audit/log.js';
 import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
 import { DeviceRegistry } from '../../../fleet-server/devices/registry.js';
 import { DriftReports } from '../../../fleet-server/drift/reports.js';
@@ -102,6 +103,7 @@ describe('fleet HTTP API', () => {
       training,
       drift,
       retrains,
+      audit: new AuditLog(db, now),
       tokens,
       devices,
       models,
