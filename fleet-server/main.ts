@@ -52,6 +52,8 @@ export interface FleetServer {
   drift: DriftReports;
   retrains: RetrainLoop;
   audit: AuditLog;
+  /** The HTTP API's routes (tests check the OpenAPI document against them). */
+  api: ReturnType<typeof createApi>;
   pool: Pool;
   snapshots: Snapshots;
   broker: EmbeddedBroker;
@@ -281,6 +283,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       drift: driftReports,
       retrains,
       audit,
+      api: app,
       pool,
       snapshots,
       training,

@@ -17,15 +17,16 @@ import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { TrainingRuns } from '../training/runs.js';
-import { auditMiddleware, auditRoutes } from './audit.js';
+import { auditMiddleware, auditRouteDocs, auditRoutes } from './audit.js';
 import { errorHandler } from './errors.js';
+import { openApiDocument, type RouteDoc } from './openapi.js';
 import { artifactRoutes } from './routes-artifacts.js';
-import { deviceRoutes } from './routes-devices.js';
-import { driftRoutes } from './routes-drift.js';
-import { modelRoutes } from './routes-models.js';
-import { poolRoutes } from './routes-pool.js';
-import { rolloutRoutes } from './routes-rollouts.js';
-import { trainingRoutes } from './routes-training.js';
+import { deviceRouteDocs, deviceRoutes } from './routes-devices.js';
+import { driftRouteDocs, driftRoutes } from './routes-drift.js';
+import { modelRouteDocs, modelRoutes } from './routes-models.js';
+import { poolRouteDocs, poolRoutes } from './routes-pool.js';
+import { rolloutRouteDocs, rolloutRoutes } from './routes-rollouts.js';
+import { trainingRouteDocs, trainingRoutes } from './routes-training.js';
 import { type OperatorTokens, type Principal, type Role, roleAtLeast } from './tokens.js';
 
 export interface ApiDeps {
@@ -82,6 +83,12 @@ export function createApi(deps: ApiDeps): Hono<Env> {
 
   app.use('/api/v1/*', auditMiddleware(deps.audit));
   app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version }));
+  // Built once, on first request: the routes do not change while the server runs.
+  let document: Record<string, unknown> | undefined;
+  app.get('/api/v1/openapi.json', (c) => {
+    document ??= openApiDocument(API_ROUTE_DOCS, deps.version);
+    return c.json(document);
+  });
   app.route('/api/v1', deviceRoutes(deps));
   app.route('/api/v1', modelRoutes(deps));
   app.route('/api/v1', artifactRoutes(deps));
@@ -92,3 +99,23 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', auditRoutes(deps));
   return app;
 }
+
+/** Every route the API serves, described for the OpenAPI document (a test checks none is missing). */
+export const API_ROUTE_DOCS: RouteDoc[] = [
+  { method: 'get', path: '/health', summary: 'Liveness and version', access: 'public', tag: 'meta' },
+  { method: 'get', path: '/openapi.json', summary: 'This document', access: 'public', tag: 'meta' },
+  {
+    method: 'get',
+    path: '/artifacts/:sha256',
+    summary: 'Download a model artifact (byte ranges supported)',
+    access: 'device',
+    tag: 'models',
+  },
+  ...deviceRouteDocs,
+  ...modelRouteDocs,
+  ...rolloutRouteDocs,
+  ...poolRouteDocs,
+  ...trainingRouteDocs,
+  ...driftRouteDocs,
+  ...auditRouteDocs,
+];

@@ -11,6 +11,7 @@ import type { AuditLog } from '../audit/log.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { statusOf as errorStatus } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -73,3 +74,21 @@ export function auditRoutes(deps: ApiDeps): Hono<Env> {
   );
   return app;
 }
+
+export const auditRouteDocs: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/audit',
+    summary: 'Audit entries, newest first',
+    access: 'operator',
+    tag: 'audit',
+    query: ListQuerySchema,
+  },
+  {
+    method: 'get',
+    path: '/audit/verify',
+    summary: 'Walk the hash chain; name the first bad entry',
+    access: 'operator',
+    tag: 'audit',
+  },
+];

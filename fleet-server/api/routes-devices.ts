@@ -7,6 +7,7 @@ import { viewOf } from '../devices/registry.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 import { ROLES } from './tokens.js';
 
 const TagsSchema = z.record(
@@ -77,3 +78,47 @@ export function deviceRoutes(deps: ApiDeps): Hono<Env> {
 
   return app;
 }
+
+export const deviceRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/tokens',
+    summary: 'Create an operator token',
+    access: 'admin',
+    tag: 'access',
+    body: CreateTokenSchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/enrollment-tokens',
+    summary: 'Create an enrollment token for devices',
+    access: 'operator',
+    tag: 'devices',
+    body: CreateEnrollmentTokenSchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/enroll',
+    summary: 'Enroll a device with an enrollment token',
+    access: 'public',
+    tag: 'devices',
+    body: EnrollRequestSchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/devices',
+    summary: 'List devices (filter by tag and status)',
+    access: 'viewer',
+    tag: 'devices',
+  },
+  {
+    method: 'get',
+    path: '/devices/:id',
+    summary: 'One device: status, models, telemetry',
+    access: 'viewer',
+    tag: 'devices',
+  },
+];

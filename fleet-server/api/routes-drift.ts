@@ -9,20 +9,36 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema } from '../../shared/manifest.js';
 import { type DeviceDrift, summarize } from '../drift/reports.js';
+import { RetrainPolicySchema } from '../drift/retrain.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 import { taskName } from './routes-pool.js';
 
 const TriggerBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
+const DriftQuerySchema = z.object({
+  task: z.string().optional(),
+  model: z.string().optional(),
+  /** `profile`, or `tag:<key>`: also break the latest reports down by that cohort. */
+  cohort: z.string().optional(),
+});
+const TimelineQuerySchema = z.object({
+  sinceS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400)
+    .default(3600),
+  bucketS: z.coerce.number().int().positive().max(86_400).default(60),
+});
 
 export function driftRoutes(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.get('/drift', requireRole(deps.tokens, 'viewer'), async (c) => {
-    const task = c.req.query('task');
-    const model = c.req.query('model');
-    const cohortOf = await cohortKey(deps, c.req.query('cohort'));
+    const { task, model, cohort } = DriftQuerySchema.parse(c.req.query());
+    const cohortOf = await cohortKey(deps, cohort);
     let names: string[];
     if (task !== undefined) names = [(await deps.pool.getTask(taskName(task))).model];
     else if (model !== undefined) names = [modelName(model)];
@@ -52,17 +68,10 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
     const version = Number(c.req.param('version'));
     if (!Number.isInteger(version) || version < 1)
       throw new ValidationError(`version must be a positive integer, got '${c.req.param('version')}'`);
-    const query = z
-      .object({
-        sinceS: z.coerce
-          .number()
-          .int()
-          .positive()
-          .max(30 * 86_400)
-          .default(3600),
-        bucketS: z.coerce.number().int().positive().max(86_400).default(60),
-      })
-      .safeParse({ sinceS: c.req.query('sinceS'), bucketS: c.req.query('bucketS') });
+    const query = TimelineQuerySchema.safeParse({
+      sinceS: c.req.query('sinceS'),
+      bucketS: c.req.query('bucketS'),
+    });
     if (!query.success)
       throw new ValidationError(`timeline query: ${z.prettifyError(query.error).replaceAll('\n', '; ')}`);
     const since = Date.now() - query.data.sinceS * 1000;
@@ -158,3 +167,62 @@ function modelName(raw: string): string {
   if (!parsed.success) throw new NotFoundError('model', raw);
   return parsed.data;
 }
+
+export const driftRouteDocs: RouteDoc[] = [
+  {
+    method: 'get',
+    path: '/drift',
+    summary: 'Drift per model: by version, cohort and feature, and per device',
+    access: 'viewer',
+    tag: 'drift',
+    query: DriftQuerySchema,
+  },
+  {
+    method: 'get',
+    path: '/drift/:model/versions/:version/timeline',
+    summary: 'Drift of one version over time',
+    access: 'viewer',
+    tag: 'drift',
+    query: TimelineQuerySchema,
+  },
+  {
+    method: 'get',
+    path: '/tasks/:name/retrain-policy',
+    summary: "A task's retrain policy",
+    access: 'viewer',
+    tag: 'drift',
+  },
+  // The body is checked by the retrain loop against this schema (its errors say `invalid_policy`).
+  {
+    method: 'put',
+    path: '/tasks/:name/retrain-policy',
+    summary: "Set a task's retrain policy",
+    access: 'operator',
+    tag: 'drift',
+    body: RetrainPolicySchema,
+  },
+  {
+    method: 'post',
+    path: '/tasks/:name/retrain',
+    summary: 'Retrain a task now',
+    access: 'operator',
+    tag: 'drift',
+    body: TriggerBodySchema,
+    success: 202,
+  },
+  { method: 'get', path: '/retrains', summary: 'Retrains, newest first', access: 'viewer', tag: 'drift' },
+  {
+    method: 'get',
+    path: '/retrains/:id',
+    summary: 'One retrain and every step it took',
+    access: 'viewer',
+    tag: 'drift',
+  },
+  {
+    method: 'post',
+    path: '/retrains/:id/approve',
+    summary: "Start a retrain's canary",
+    access: 'operator',
+    tag: 'drift',
+  },
+];

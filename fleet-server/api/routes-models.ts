@@ -13,6 +13,7 @@ import { parseAlias } from '../registry/models.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 
 function modelName(raw: string): string {
   const parsed = ModelNameSchema.safeParse(raw);
@@ -34,6 +35,7 @@ function versionRef(raw: string): number | string {
 }
 
 const SetAliasSchema = z.object({ version: z.number().int().positive() }).strict();
+const PushQuerySchema = z.object({ expiresInDays: z.coerce.number().gt(0).max(3650).optional() });
 
 function parseSample(text: string): SampleInput {
   let raw: unknown;
@@ -70,10 +72,11 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
     async (c) => {
       const name = modelName(c.req.param('name'));
       const daysRaw = c.req.query('expiresInDays');
-      const expiresInDays = daysRaw === undefined ? undefined : Number(daysRaw);
-      if (expiresInDays !== undefined && !(expiresInDays > 0 && expiresInDays <= 3650)) {
+      const pushQuery = PushQuerySchema.safeParse({ expiresInDays: daysRaw });
+      if (!pushQuery.success) {
         throw new ValidationError(`expiresInDays must be a number in (0, 3650], got '${daysRaw}'`);
       }
+      const expiresInDays = pushQuery.data.expiresInDays;
       const contentType = c.req.header('content-type') ?? '';
       let bytes: Uint8Array;
       let sample: SampleInput | undefined;
@@ -156,3 +159,60 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
 
   return app;
 }
+
+export const modelRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/models/:name/versions',
+    summary:
+      'Push an ONNX model (multipart: model, optional sample input); validated in ONNX Runtime and signed',
+    access: 'operator',
+    tag: 'models',
+    bodyType: 'multipart/form-data',
+    query: PushQuerySchema,
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/models',
+    summary: 'Models with their latest version and aliases',
+    access: 'viewer',
+    tag: 'models',
+  },
+  {
+    method: 'get',
+    path: '/models/:name/versions',
+    summary: "A model's versions",
+    access: 'viewer',
+    tag: 'models',
+  },
+  {
+    method: 'get',
+    path: '/models/:name/versions/:version',
+    summary: 'One version (or an alias): manifest, lineage, aliases',
+    access: 'viewer',
+    tag: 'models',
+  },
+  {
+    method: 'get',
+    path: '/models/:name/versions/:version/lineage',
+    summary: 'Devices → snapshot → run → version → rollouts',
+    access: 'viewer',
+    tag: 'models',
+  },
+  {
+    method: 'get',
+    path: '/models/:name/aliases',
+    summary: "A model's aliases",
+    access: 'viewer',
+    tag: 'models',
+  },
+  {
+    method: 'put',
+    path: '/models/:name/aliases/:alias',
+    summary: 'Point an alias (production, candidate) at a version',
+    access: 'operator',
+    tag: 'models',
+    body: SetAliasSchema,
+  },
+];

@@ -5,11 +5,12 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
-import { TaskNameSchema } from '../../shared/pool.js';
+import { TaskNameSchema, TaskSchema } from '../../shared/pool.js';
 import { parseImport } from '../pool/import.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 
 const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
 
@@ -104,3 +105,56 @@ export function poolRoutes(deps: ApiDeps): Hono<Env> {
 
   return app;
 }
+
+export const poolRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/tasks',
+    summary: 'Create a task (features, label, model)',
+    access: 'operator',
+    tag: 'data',
+    body: TaskSchema,
+    success: 201,
+  },
+  { method: 'get', path: '/tasks', summary: 'Tasks', access: 'viewer', tag: 'data' },
+  {
+    method: 'get',
+    path: '/tasks/:name',
+    summary: 'One task with its pool statistics',
+    access: 'viewer',
+    tag: 'data',
+  },
+  {
+    method: 'post',
+    path: '/tasks/:name/import',
+    summary: 'Import CSV or JSONL samples (creates the task from the file when new)',
+    access: 'operator',
+    tag: 'data',
+    bodyType: 'text/csv',
+    query: ImportQuerySchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/tasks/:name/snapshots',
+    summary: "Freeze the task's samples as a content-hashed snapshot",
+    access: 'operator',
+    tag: 'data',
+    success: 201,
+  },
+  {
+    method: 'get',
+    path: '/tasks/:name/snapshots',
+    summary: "The task's snapshots",
+    access: 'viewer',
+    tag: 'data',
+  },
+  {
+    method: 'get',
+    path: '/pool/rejections',
+    summary: 'Refused samples by task, source and reason',
+    access: 'viewer',
+    tag: 'data',
+  },
+  { method: 'get', path: '/snapshots/:id', summary: 'One snapshot', access: 'viewer', tag: 'data' },
+];

@@ -13,6 +13,7 @@ import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/state
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 
 const CreateRolloutSchema = z
   .object({
@@ -171,3 +172,41 @@ export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
 
   return app;
 }
+
+export const rolloutRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/rollouts',
+    summary: 'Create a rollout (preset strategy or custom spec)',
+    access: 'operator',
+    tag: 'rollouts',
+    body: CreateRolloutSchema,
+    success: 201,
+  },
+  { method: 'get', path: '/rollouts', summary: 'Rollouts, newest first', access: 'viewer', tag: 'rollouts' },
+  {
+    method: 'get',
+    path: '/rollouts/:id',
+    summary: 'One rollout: steps, gates, devices',
+    access: 'viewer',
+    tag: 'rollouts',
+  },
+  ...(['pause', 'resume', 'abort', 'rollback'] as const).map(
+    (action): RouteDoc => ({
+      method: 'post',
+      path: `/rollouts/:id/${action}`,
+      summary: `${action[0]!.toUpperCase()}${action.slice(1)} a rollout`,
+      access: 'operator',
+      tag: 'rollouts',
+      body: ActionBodySchema,
+    }),
+  ),
+  {
+    method: 'post',
+    path: '/rollouts/:id/promote',
+    summary: 'Skip the remaining steps and gates',
+    access: 'admin',
+    tag: 'rollouts',
+    body: ActionBodySchema,
+  },
+];

@@ -7,6 +7,7 @@ import { TrainRequestSchema } from '../training/runs.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
+import type { RouteDoc } from './openapi.js';
 import { taskName } from './routes-pool.js';
 
 export function trainingRoutes(deps: ApiDeps): Hono<Env> {
@@ -30,3 +31,29 @@ export function trainingRoutes(deps: ApiDeps): Hono<Env> {
 
   return app;
 }
+
+export const trainingRouteDocs: RouteDoc[] = [
+  {
+    method: 'post',
+    path: '/tasks/:name/train',
+    summary: "Train a task's model on a snapshot (queued; runs in a worker)",
+    access: 'operator',
+    tag: 'training',
+    body: TrainRequestSchema,
+    success: 202,
+  },
+  {
+    method: 'get',
+    path: '/training-runs',
+    summary: 'Training runs, newest first',
+    access: 'viewer',
+    tag: 'training',
+  },
+  {
+    method: 'get',
+    path: '/training-runs/:id',
+    summary: 'One run with its live progress',
+    access: 'viewer',
+    tag: 'training',
+  },
+];
