@@ -28,6 +28,15 @@ const CreateEnrollmentTokenSchema = z.object({
   name: z.string().max(128).optional(),
 });
 
+/** Server-side pagination of the device list (keyset: `after` is the last id of the previous page). */
+const DevicePageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  after: z.string().min(1).max(64).optional(),
+  q: z.string().min(1).max(128).optional(),
+  tag: z.string().optional(),
+  status: z.enum(['online', 'offline']).optional(),
+});
+
 /** `?tag=k=v` (repeatable) → { k: v }. */
 export function parseTagQuery(values: string[]): Record<string, string> {
   const tags: Record<string, string> = {};
@@ -68,8 +77,26 @@ export function deviceRoutes(deps: ApiDeps): Hono<Env> {
     if (status !== undefined && status !== 'online' && status !== 'offline') {
       throw new ValidationError(`status filter must be online or offline, got '${status}'`);
     }
-    const devices = await deps.devices.list({ tags: parseTagQuery(c.req.queries('tag') ?? []), status });
-    return c.json({ devices: devices.map(viewOf) });
+    const tags = parseTagQuery(c.req.queries('tag') ?? []);
+    const page = DevicePageQuerySchema.safeParse({
+      limit: c.req.query('limit'),
+      after: c.req.query('after'),
+      q: c.req.query('q'),
+    });
+    if (!page.success)
+      throw new ValidationError(`devices query: ${z.prettifyError(page.error).replaceAll('\n', '; ')}`);
+    if (page.data.limit === undefined && page.data.after === undefined && page.data.q === undefined) {
+      const devices = await deps.devices.list({ tags, status });
+      return c.json({ devices: devices.map(viewOf), next: null });
+    }
+    const result = await deps.devices.page({
+      limit: page.data.limit ?? 100,
+      after: page.data.after,
+      tags,
+      status,
+      search: page.data.q,
+    });
+    return c.json({ devices: result.devices.map(viewOf), next: result.next });
   });
 
   app.get('/devices/:id', requireRole(deps.tokens, 'viewer'), async (c) => {
@@ -110,9 +137,10 @@ export const deviceRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices',
-    summary: 'List devices (filter by tag and status)',
+    summary: 'List devices: filter by tag (repeatable k=v), status, search; page with limit and after',
     access: 'viewer',
     tag: 'devices',
+    query: DevicePageQuerySchema,
   },
   {
     method: 'get',

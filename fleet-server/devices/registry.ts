@@ -186,6 +186,41 @@ export class DeviceRegistry {
     return this.devices.get(id);
   }
 
+  /**
+   * One page of devices in id order, after `after`, matching the filters: reads only as far as it must to
+   * fill the page (in chunks), so the first page of 10,000 devices costs about what listing 100 does.
+   * `next` is the id to continue after, or null at the end.
+   */
+  async page(options: {
+    limit: number;
+    after?: string | undefined;
+    tags?: Record<string, string>;
+    status?: 'online' | 'offline' | undefined;
+    /** Substring of the device id, profile or a tag value. */
+    search?: string | undefined;
+  }): Promise<{ devices: DeviceRecord[]; next: string | null }> {
+    const matches = (d: DeviceRecord) =>
+      Object.entries(options.tags ?? {}).every(([k, v]) => d.tags[k] === v) &&
+      (options.status === undefined || viewOf(d).status === options.status) &&
+      (options.search === undefined ||
+        d.id.includes(options.search) ||
+        d.profile.includes(options.search) ||
+        Object.values(d.tags).some((v) => v.includes(options.search!)));
+    const devices: DeviceRecord[] = [];
+    let after = options.after;
+    const chunk = Math.max(options.limit, 200);
+    for (;;) {
+      const batch = await this.devices.range({ after, limit: chunk });
+      for (const [key, device] of batch) {
+        after = key;
+        if (!matches(device)) continue;
+        devices.push(device);
+        if (devices.length === options.limit) return { devices, next: key };
+      }
+      if (batch.length < chunk) return { devices, next: null };
+    }
+  }
+
   async list(
     filter: { tags?: Record<string, string>; status?: 'online' | 'offline' } = {},
   ): Promise<DeviceRecord[]> {

@@ -178,6 +178,7 @@ export function presetSpec(strategy: Exclude<Strategy, 'custom'>, options: Prese
     if (options.shadowFirst !== false && percents[0]! < 100) {
       steps.push({
         shadow: {
+          ...shadowGatesFrom(options),
           cohortPercent: percents[0]!,
           ...(options.shadowPercent !== undefined ? { percent: options.shadowPercent } : {}),
           ...(options.windowS !== undefined ? { durationS: options.windowS } : {}),
@@ -209,6 +210,25 @@ export function presetSpec(strategy: Exclude<Strategy, 'custom'>, options: Prese
     ...(options.deviceTimeoutS !== undefined ? { deviceTimeoutS: options.deviceTimeoutS } : {}),
     ...(options.onDeviceTimeout !== undefined ? { onDeviceTimeout: options.onDeviceTimeout } : {}),
   });
+}
+
+/**
+ * An operator's latency gate applies to the shadow comparison too: the standard shadow gates, with the
+ * rollout's own p95_latency_ratio gate (when it gives one) in place of the default. Agreement keeps its
+ * `minAgreement` threshold.
+ */
+function shadowGatesFrom(options: PresetOptions): { gates?: GateInput[] } {
+  const latency = options.gates?.find((g) => g.metric === 'p95_latency_ratio');
+  if (!latency) return {};
+  return {
+    gates: DEFAULT_SHADOW_GATES.map((g) =>
+      g.metric === 'p95_latency_ratio'
+        ? latency
+        : options.minAgreement !== undefined
+          ? { ...g, threshold: options.minAgreement }
+          : g,
+    ),
+  };
 }
 
 function validation(message: string): z.ZodError {

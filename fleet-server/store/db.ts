@@ -17,6 +17,8 @@ export interface Collection<T> {
   /** Values in key order, optionally restricted to keys starting with `prefix`. */
   values(prefix?: string): Promise<T[]>;
   entries(prefix?: string): Promise<[string, T][]>;
+  /** Up to `limit` entries in key order, strictly after `after` (from the start when absent). */
+  range(options: { after?: string | undefined; limit: number }): Promise<[string, T][]>;
   /** A put for `Db.batch`, which writes puts of several collections atomically. */
   putOp(key: string, value: T): BatchOp;
 }
@@ -63,6 +65,10 @@ export class Db {
       putMany: (entries) => sub.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value }))),
       values: (prefix) => sub.values(range(prefix)).all(),
       entries: (prefix) => sub.iterator(range(prefix)).all() as Promise<[string, T][]>,
+      range: ({ after, limit }) =>
+        sub.iterator({ ...(after === undefined ? {} : { gt: after }), limit }).all() as Promise<
+          [string, T][]
+        >,
       putOp: (key, value) => ({ type: 'put', key, value, sublevel: sub }),
     };
   }

@@ -53,4 +53,11 @@ describe('OpenAPI document', () => {
       doc.paths['/api/v1/tasks/{name}/retrain-policy'].put.requestBody.content['application/json'].schema;
     expect(policy.properties.mode.enum).toEqual(['auto', 'approve']);
   });
+
+  it('documents the devices page query the route enforces', async () => {
+    const list = doc.paths['/api/v1/devices'].get.parameters.map((p: any) => p.name);
+    expect(list).toEqual(expect.arrayContaining(['limit', 'after', 'q', 'tag', 'status']));
+    expect(await env.api.request('GET', '/api/v1/devices?limit=5')).toEqual({ devices: [], next: null });
+    await expect(env.api.request('GET', '/api/v1/devices?limit=0')).rejects.toMatchObject({ status: 400 });
+  });
 });

@@ -204,6 +204,19 @@ describe('cohorts and specs', () => {
     );
   });
 
+  it("an operator's latency gate applies to the shadow comparison too; agreement keeps its threshold", () => {
+    const spec = presetSpec('canary', {
+      gates: [parseGate('p95_latency_ratio<=3/40'), parseGate('error_rate<=0.02')],
+    });
+    const shadow = spec.steps[0]!;
+    expect('shadow' in shadow && shadow.shadow.gates).toEqual([
+      { metric: 'shadow_agreement', threshold: 0.95, minSamples: 50, failureLimit: 0 },
+      { metric: 'p95_latency_ratio', threshold: 3, minSamples: 40, failureLimit: 0 },
+    ]);
+    const defaults = presetSpec('canary').steps[0]!;
+    expect('shadow' in defaults && defaults.shadow.gates).toBeUndefined();
+  });
+
   it('parses gate expressions and refuses the wrong direction or an unknown metric', () => {
     expect(parseGate('p95_latency_ratio<=1.2')).toEqual({
       metric: 'p95_latency_ratio',
