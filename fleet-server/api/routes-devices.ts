@@ -87,7 +87,7 @@ export function deviceRoutes(deps: ApiDeps): Hono<Env> {
       throw new ValidationError(`devices query: ${z.prettifyError(page.error).replaceAll('\n', '; ')}`);
     if (page.data.limit === undefined && page.data.after === undefined && page.data.q === undefined) {
       const devices = await deps.devices.list({ tags, status });
-      return c.json({ devices: devices.map(viewOf), next: null });
+      return c.json({ devices: devices.map(viewOf) });
     }
     const result = await deps.devices.page({
       limit: page.data.limit ?? 100,
