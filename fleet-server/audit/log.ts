@@ -110,48 +110,38 @@ export class AuditLog {
   async verify(): Promise<VerifyResult> {
     await this.tail;
     const entries = await this.entries.entries();
+    const bad = (seq: number, problem: 'edited' | 'removed' | 'reordered', detail: string): VerifyResult => ({
+      ok: false,
+      entries: entries.length,
+      firstBad: { seq, key: keyOf(seq), problem, detail },
+    });
     let prev = GENESIS;
     let expected = 1;
     for (const [key, entry] of entries) {
-      const bad = (problem: 'edited' | 'removed' | 'reordered', detail: string): VerifyResult => ({
-        ok: false,
-        entries: entries.length,
-        firstBad: { seq: Number(key), key, problem, detail },
-      });
-      if (Number(key) > expected) {
-        return {
-          ok: false,
-          entries: entries.length,
-          firstBad: {
-            seq: expected,
-            key: keyOf(expected),
-            problem: 'removed',
-            detail: `entry ${expected} is missing: the log goes from ${expected - 1} to ${Number(key)}`,
-          },
-        };
-      }
-      if (Number(key) < expected) return bad('reordered', `key ${key} follows entry ${expected - 1}`);
+      const at = Number(key);
+      if (at > expected)
+        return bad(
+          expected,
+          'removed',
+          `entry ${expected} is missing: the log goes from ${expected - 1} to ${at}`,
+        );
+      if (at < expected) return bad(at, 'reordered', `key ${key} follows entry ${expected - 1}`);
       const { hash, ...body } = entry;
-      if (entryHash(body) !== hash) return bad('edited', `entry ${key}'s content does not match its hash`);
-      if (entry.seq !== expected) return bad('reordered', `key ${key} holds entry ${entry.seq}`);
+      if (entryHash(body) !== hash)
+        return bad(at, 'edited', `entry ${key}'s content does not match its hash`);
+      if (entry.seq !== expected) return bad(at, 'reordered', `key ${key} holds entry ${entry.seq}`);
       if (entry.prev !== prev)
-        return bad('reordered', `entry ${key} does not follow the entry before it in the chain`);
+        return bad(at, 'reordered', `entry ${key} does not follow the entry before it in the chain`);
       prev = hash;
       expected++;
     }
     const head = (await this.head.get('head')) ?? { seq: 0, hash: GENESIS };
-    if (head.seq !== expected - 1 || head.hash !== prev) {
-      return {
-        ok: false,
-        entries: entries.length,
-        firstBad: {
-          seq: expected,
-          key: keyOf(expected),
-          problem: 'removed',
-          detail: `the log ends at entry ${expected - 1} but its head records entry ${head.seq}`,
-        },
-      };
-    }
+    if (head.seq !== expected - 1 || head.hash !== prev)
+      return bad(
+        expected,
+        'removed',
+        `the log ends at entry ${expected - 1} but its head records entry ${head.seq}`,
+      );
     return { ok: true, entries: entries.length, head: prev };
   }
 }
