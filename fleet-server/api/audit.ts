@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
+import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { EdgefleetError, ValidationError } from '../../shared/errors.js';
-import type { AuditLog } from '../audit/log.js';
+import type { AuditEntry, AuditLog } from '../audit/log.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { statusOf as errorStatus } from './errors.js';
@@ -72,6 +73,49 @@ export function auditRoutes(deps: ApiDeps): Hono<Env> {
   app.get('/audit/verify', requireRole(deps.tokens, 'operator'), async (c) =>
     c.json(await deps.audit.verify()),
   );
+
+  // Live updates for the console: every change the fleet records, as it is recorded. The console refetches
+  // what an event names (a rollout, a retrain, a device) instead of polling.
+  app.get('/events', requireRole(deps.tokens, 'viewer'), (c) =>
+    streamSSE(c, async (stream) => {
+      const queue: AuditEntry[] = [];
+      let wake: (() => void) | undefined;
+      const unsubscribe = deps.audit.subscribe((entry) => {
+        queue.push(entry);
+        wake?.();
+      });
+      stream.onAbort(() => {
+        unsubscribe();
+        wake?.();
+      });
+      try {
+        await stream.writeSSE({ event: 'ready', data: '{}' });
+        while (!stream.aborted) {
+          const entry = queue.shift();
+          if (!entry) {
+            // Wait for the next entry; a heartbeat every 15 s keeps proxies from closing a quiet stream.
+            const woke = await Promise.race([
+              new Promise<boolean>((r) => {
+                wake = () => r(true);
+              }),
+              stream.sleep(15_000).then(() => false),
+            ]);
+            wake = undefined;
+            if (!woke && !stream.aborted) await stream.writeSSE({ event: 'heartbeat', data: '{}' });
+            continue;
+          }
+          const { seq, at, actor, action, target, status } = entry;
+          await stream.writeSSE({
+            event: 'change',
+            id: String(seq),
+            data: JSON.stringify({ seq, at, actor, action, target, status }),
+          });
+        }
+      } finally {
+        unsubscribe();
+      }
+    }),
+  );
   return app;
 }
 
@@ -83,6 +127,13 @@ export const auditRouteDocs: RouteDoc[] = [
     access: 'operator',
     tag: 'audit',
     query: ListQuerySchema,
+  },
+  {
+    method: 'get',
+    path: '/events',
+    summary: 'Server-sent events: every recorded change as it is recorded (event `change`)',
+    access: 'viewer',
+    tag: 'audit',
   },
   {
     method: 'get',

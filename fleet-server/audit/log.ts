@@ -57,6 +57,7 @@ export class AuditLog {
   private readonly entries: Collection<AuditEntry>;
   private readonly head: Collection<{ seq: number; hash: string }>;
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(entry: AuditEntry) => void>();
 
   constructor(
     private readonly db: Db,
@@ -87,10 +88,17 @@ export class AuditLog {
         this.entries.putOp(keyOf(entry.seq), entry),
         this.head.putOp('head', { seq: entry.seq, hash: entry.hash }),
       ]);
+      for (const listener of this.listeners) listener(entry);
       return entry;
     });
     this.tail = appended.catch(() => undefined);
     return appended;
+  }
+
+  /** Told of every entry once it is stored (live updates); returns the unsubscribe. */
+  subscribe(listener: (entry: AuditEntry) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** Newest first, filtered; at most `limit`. */

@@ -46,6 +46,32 @@ describe('audit trail', () => {
     await expect(asViewer.request('GET', '/api/v1/audit')).rejects.toMatchObject({ status: 403 });
   });
 
+  it('streams every recorded change live as server-sent events', async () => {
+    const abort = new AbortController();
+    const res = await fetch(`${env.fleet.httpUrl}/api/v1/events`, {
+      headers: { authorization: `Bearer ${env.fleet.adminToken}` },
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    const until = async (pattern: RegExp) => {
+      while (!pattern.test(text)) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
+        text += value;
+      }
+    };
+    await until(/event: ready/);
+    await env.api.request('POST', '/api/v1/enrollment-tokens', { tags: { site: 'sse' } });
+    await until(/event: change\ndata: .*"action":"POST \/api\/v1\/enrollment-tokens".*\nid: \d+\n/);
+    const data = JSON.parse(/event: change\ndata: (.*)\nid: \d+\n/.exec(text)![1]!);
+    expect(data).toMatchObject({ actor: 'bootstrap-admin', target: 'enrollment-tokens', status: 201 });
+    abort.abort();
+    await reader.cancel().catch(() => undefined);
+  });
+
   it('verify passes untouched, and names the entry edited in LevelDB directly', async () => {
     const ok = await cli(['audit', 'verify']);
     expect(ok.code, ok.stderr).toBe(0);
