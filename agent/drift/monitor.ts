@@ -323,6 +323,23 @@ export class DriftMonitor {
     return this.monitors.get(name);
   }
 
+  /** Each monitored model's state now, for the agent's Prometheus metrics. */
+  snapshot(): {
+    model: ModelRef;
+    verdict: DriftVerdictName;
+    driftedShare: number;
+    concept: boolean;
+    openRows: number;
+  }[] {
+    return [...this.monitors.values()].map((m) => ({
+      model: m.ref,
+      verdict: m.verdict,
+      driftedShare: m.last?.message.driftedShare ?? 0,
+      concept: m.conceptActive,
+      openRows: m.rows,
+    }));
+  }
+
   /** The outcome of the latest closed window of `name`'s model (tests, the bench). */
   lastWindow(name: string): Outcome['message'] | undefined {
     return this.monitors.get(name)?.last?.message;

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
 import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { DRIFT_VERDICTS } from '../../shared/protocol/messages.js';
 import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
 import type { Capture } from '../capture/capture.js';
 import type { DriftMonitor } from '../drift/monitor.js';
@@ -79,6 +80,61 @@ export function createInferenceApi(deps: ServerDeps): Hono {
         this.set({ model: m.name, execution_provider: m.loaded.provider }, m.version);
     },
   });
+
+  if (deps.drift) {
+    const drift = deps.drift;
+    new Gauge({
+      name: 'edgefleet_drift_verdict',
+      help: "The drift monitor's current verdict per active model (1 for the verdict in force)",
+      labelNames: ['model', 'version', 'verdict'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of drift.snapshot())
+          for (const verdict of DRIFT_VERDICTS)
+            this.set(
+              { model: m.model.name, version: String(m.model.version), verdict },
+              m.verdict === verdict ? 1 : 0,
+            );
+      },
+    });
+    new Gauge({
+      name: 'edgefleet_drift_drifted_share',
+      help: 'Share of features that drifted in the latest closed window',
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of drift.snapshot()) this.set({ model: m.model.name }, m.driftedShare);
+      },
+    });
+    new Gauge({
+      name: 'edgefleet_drift_concept',
+      help: 'Concept drift detected on feedback and not yet cleared (1) or not (0)',
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const m of drift.snapshot()) this.set({ model: m.model.name }, m.concept ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'edgefleet_drift_rows_absorbed',
+      help: 'Rows the drift monitor has counted since the agent started',
+      registers: [registry],
+      collect() {
+        this.set(drift.counters.absorbedRows);
+      },
+    });
+    new Gauge({
+      name: 'edgefleet_drift_requests_left_out',
+      help: 'Requests left out of drift monitoring because its queue was full, since the agent started',
+      registers: [registry],
+      collect() {
+        this.set(drift.counters.dropped);
+      },
+    });
+  }
 
   app.onError((err, c) => {
     if (err instanceof NotFoundError) return c.json({ error: { code: err.code, message: err.message } }, 404);

@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { DriftMonitor, type DriftMonitorOptions } from '../../../../agent/drift/monitor.js';
 import { ModelHost, type ServingModel } from '../../../../agent/runtime/host.js';
 import type { FeedTensor, OutputTensor } from '../../../../agent/runtime/ort.js';
+import { createInferenceApi } from '../../../../agent/server/app.js';
+import { InferenceStats } from '../../../../agent/telemetry/stats.js';
 import { REFERENCE_STATS_SCHEMA, type ReferenceStats } from '../../../../shared/drift/reference.js';
 import { mulberry32 } from '../../../../shared/onnx/mlp.js';
 import type { DriftMessage } from '../../../../shared/protocol/messages.js';
@@ -28,7 +30,7 @@ function serving(version: number, referenceStats: unknown = REFERENCE): ServingM
     version,
     slot: 'a',
     manifest: { inputs: [{ name: 'x', dtype: 'float32', shape: ['batch', 2] }], referenceStats },
-    loaded: { release: async () => undefined },
+    loaded: { release: async () => undefined, provider: 'cpu' },
   } as unknown as ServingModel;
 }
 
@@ -160,6 +162,36 @@ describe('DriftMonitor', () => {
     monitor.absorbQueued();
     expect(reports.at(-1)).toMatchObject({ verdict: 'no_drift', cause: 'verdict_change' });
     expect(changes).toEqual([true, false]);
+  });
+
+  it("shows its state in the agent's Prometheus metrics", async () => {
+    const { host, model, monitor } = setup();
+    const r = mulberry32(9);
+    for (let i = 0; i < 20; i++) {
+      const [input, output] = request(
+        10,
+        () => r() * 4,
+        () => r() < 0.5,
+      );
+      for (let row = 0; row < 10; row++) (input.data as Float32Array)[row * 2] = 3 + r();
+      monitor.offer(model, `q${i}`, input, output);
+    }
+    monitor.absorbQueued();
+    const app = createInferenceApi({
+      host,
+      stats: new InferenceStats(16),
+      log: pino({ level: 'silent' }),
+      agentVersion: 'test',
+      maxBatchRows: 1,
+      drift: monitor,
+    });
+    const metrics = await (await app.request('/metrics')).text();
+    expect(metrics).toContain('edgefleet_drift_verdict{model="m",version="1",verdict="drift"} 1');
+    expect(metrics).toContain('edgefleet_drift_verdict{model="m",version="1",verdict="no_drift"} 0');
+    expect(metrics).toContain('edgefleet_drift_drifted_share{model="m"} 0.5');
+    expect(metrics).toContain('edgefleet_drift_concept{model="m"} 0');
+    expect(metrics).toContain('edgefleet_drift_rows_absorbed 200');
+    expect(metrics).toContain('edgefleet_drift_requests_left_out 0');
   });
 
   it('detects prediction drift on the output distribution', () => {
