@@ -80,6 +80,7 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
       const contentType = c.req.header('content-type') ?? '';
       let bytes: Uint8Array;
       let sample: SampleInput | undefined;
+      let referenceStats: unknown;
       if (contentType.startsWith('multipart/form-data')) {
         let form: Awaited<ReturnType<typeof c.req.parseBody>>;
         try {
@@ -91,6 +92,17 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
         if (!(model instanceof File))
           throw new ValidationError('multipart body needs a file field named "model"');
         bytes = new Uint8Array(await model.arrayBuffer());
+        const statsField = form['referenceStats'];
+        if (statsField !== undefined) {
+          const text = typeof statsField === 'string' ? statsField : await (statsField as File).text();
+          try {
+            referenceStats = JSON.parse(text);
+          } catch (err) {
+            throw new ValidationError(`referenceStats is not JSON: ${(err as Error).message}`, {
+              code: 'invalid_reference_stats',
+            });
+          }
+        }
         const sampleField = form['sampleInput'];
         if (sampleField !== undefined) {
           sample = parseSample(
@@ -106,6 +118,7 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
         actor: c.get('principal').name,
         sample,
         expiresInDays,
+        referenceStats,
       });
       deps.log.info(
         { model: name, version: record.version, sha256: record.artifact.sha256 },

@@ -145,14 +145,20 @@ export class ApiClient {
   pushModel(
     name: string,
     model: Uint8Array,
-    options: { sampleInput?: string | undefined; expiresInDays?: number | undefined; fileName?: string } = {},
+    options: {
+      sampleInput?: string | undefined;
+      /** JSON of the reference statistics (drift monitoring on devices). */
+      referenceStats?: string | undefined;
+      expiresInDays?: number | undefined;
+      fileName?: string;
+    } = {},
   ): Promise<ModelVersion> {
     const query = new URLSearchParams();
     if (options.expiresInDays !== undefined) query.set('expiresInDays', String(options.expiresInDays));
     const path = `/api/v1/models/${encodeURIComponent(name)}/versions`;
     // Copy into a fresh ArrayBuffer-backed view: Blob and fetch bodies reject SharedArrayBuffer views.
     const bytes = new Uint8Array(model);
-    if (options.sampleInput === undefined) {
+    if (options.sampleInput === undefined && options.referenceStats === undefined) {
       return this.request('POST', path, { query, body: bytes, contentType: 'application/octet-stream' });
     }
     const form = new FormData();
@@ -161,7 +167,8 @@ export class ApiClient {
       new Blob([bytes], { type: 'application/octet-stream' }),
       options.fileName ?? 'model.onnx',
     );
-    form.set('sampleInput', options.sampleInput);
+    if (options.sampleInput !== undefined) form.set('sampleInput', options.sampleInput);
+    if (options.referenceStats !== undefined) form.set('referenceStats', options.referenceStats);
     // fetch sets the multipart Content-Type with its boundary.
     return this.request('POST', path, { query, body: form });
   }

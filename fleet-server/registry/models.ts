@@ -11,6 +11,8 @@
  * rollout of a version completes, or by an operator's promote). A reference `name@<alias>` resolves to the
  * version behind it wherever a version is expected.
  */
+import { z } from 'zod';
+import { ReferenceStatsSchema } from '../../shared/drift/reference.js';
 import { NotFoundError, TooLargeError, ValidationError } from '../../shared/errors.js';
 import { MANIFEST_SCHEMA, type Manifest, ModelNameSchema, signManifest } from '../../shared/manifest.js';
 import type { ArtifactStore } from '../store/artifacts.js';
@@ -128,6 +130,7 @@ export class ModelRegistry {
     }
     return this.lock.run(name, async () => {
       const inspection = await inspectModel(this.ort, bytes, options.sample);
+      checkReferenceStats(options.referenceStats, inspection.inputs);
       const artifact = await this.artifacts.put(bytes);
       const latest = await this.latest(name);
       const version = (latest?.version ?? 0) + 1;
@@ -248,4 +251,29 @@ export function parseAlias(raw: string): Alias {
   throw new ValidationError(`'${raw}' is not a version number or an alias (${ALIASES.join(', ')})`, {
     code: 'invalid_version_ref',
   });
+}
+
+/**
+ * Reference statistics must describe the model's input: one entry per feature of its first input (devices
+ * count live values column by column against them). Refused with the reason otherwise.
+ */
+function checkReferenceStats(
+  stats: unknown,
+  inputs: readonly { name: string; shape: readonly (number | string)[] }[],
+): void {
+  if (stats === undefined || stats === null) return;
+  const parsed = ReferenceStatsSchema.safeParse(stats);
+  if (!parsed.success)
+    throw new ValidationError(
+      `reference statistics: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`,
+      {
+        code: 'invalid_reference_stats',
+      },
+    );
+  const width = inputs[0]?.shape.at(-1);
+  if (inputs.length !== 1 || typeof width !== 'number' || width !== parsed.data.features.length)
+    throw new ValidationError(
+      `reference statistics describe ${parsed.data.features.length} features; the model's input ${inputs[0]?.name ?? ''} has shape [${inputs[0]?.shape.join(', ') ?? ''}]`,
+      { code: 'invalid_reference_stats' },
+    );
 }

@@ -32,6 +32,10 @@ export function registerModels(program: Command, ctx: CliContext): void {
       'JSON {"inputs":[{"name","shape",["data"]}]} used to compute golden outputs (needed for symbolic dims)',
     )
     .option(
+      '--reference-stats <file>',
+      'JSON reference statistics (edgefleet.reference-stats/v1) so devices monitor drift for this version',
+    )
+    .option(
       '--expires-in-days <days>',
       'validity of the signed manifest (default: the fleet default)',
       parsePositiveNumber,
@@ -40,7 +44,13 @@ export function registerModels(program: Command, ctx: CliContext): void {
     .action(
       async (
         file: string,
-        options: { name: string; sampleInput?: string; expiresInDays?: number; json?: boolean },
+        options: {
+          name: string;
+          sampleInput?: string;
+          referenceStats?: string;
+          expiresInDays?: number;
+          json?: boolean;
+        },
         command: Command,
       ) => {
         const model = await readLocal(ctx, file, 'model file');
@@ -55,8 +65,22 @@ export function registerModels(program: Command, ctx: CliContext): void {
             );
           }
         }
+        let referenceStats: string | undefined;
+        if (options.referenceStats !== undefined) {
+          referenceStats = (await readLocal(ctx, options.referenceStats, 'reference statistics')).toString(
+            'utf8',
+          );
+          try {
+            JSON.parse(referenceStats);
+          } catch (err) {
+            throw new CliError(
+              `reference statistics ${options.referenceStats} are not valid JSON: ${(err as Error).message}`,
+            );
+          }
+        }
         const pushed = await ctx.connect(command).pushModel(options.name, model, {
           sampleInput,
+          referenceStats,
           expiresInDays: options.expiresInDays,
           fileName: basename(file),
         });

@@ -6,9 +6,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { computeReferenceStats } from '../../../../fleet-server/training/reference-stats.js';
 import { mulberry32 } from '../../../../shared/onnx/mlp.js';
 import type { DriftMessage } from '../../../../shared/protocol/messages.js';
 import { startTestFleet, type TestFleet } from '../../../support/fleet.js';
+import { FEATURES, mlp } from '../../../support/models.js';
 import { runCli } from './harness.js';
 
 function csv(rows: number): string {
@@ -181,5 +183,62 @@ describe('edgefleet drift and retrain', () => {
     const unknown = await cli(['retrain', 'approve', 'rt-nope']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/retrain 'rt-nope' not found/);
+  });
+
+  it('models push --reference-stats signs them into the manifest, and refuses ones that do not fit the model', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'cli-refstats-'));
+    await writeFile(join(cwd, 'm.onnx'), mlp(3));
+    const stats = (features: number) => {
+      const rows = 200;
+      const random = mulberry32(8);
+      return computeReferenceStats({
+        features: Float32Array.from({ length: rows * features }, random),
+        featureNames: Array.from({ length: features }, (_, j) => `f${j}`),
+        outputs: Float32Array.from({ length: rows * 2 }, random),
+        classes: ['a', 'b'],
+        bins: 10,
+      });
+    };
+    await writeFile(join(cwd, 'good.json'), JSON.stringify(stats(FEATURES)));
+    await writeFile(join(cwd, 'narrow.json'), JSON.stringify(stats(3)));
+    await writeFile(join(cwd, 'broken.json'), '{ "schema": ');
+    const run = (args: string[]) =>
+      runCli(args, { env: { EDGEFLEET_URL: env.fleet.httpUrl, EDGEFLEET_TOKEN: env.fleet.adminToken }, cwd });
+    const pushed = await run([
+      'models',
+      'push',
+      'm.onnx',
+      '--name',
+      'monitored',
+      '--reference-stats',
+      'good.json',
+      '--json',
+    ]);
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(JSON.parse(pushed.stdout).manifest.referenceStats).toEqual(stats(FEATURES));
+    const narrow = await run([
+      'models',
+      'push',
+      'm.onnx',
+      '--name',
+      'monitored',
+      '--reference-stats',
+      'narrow.json',
+    ]);
+    expect(narrow.code).toBe(1);
+    expect(narrow.stderr).toMatch(
+      /reference statistics describe 3 features; the model's input input has shape \[batch, 32\]/,
+    );
+    const broken = await run([
+      'models',
+      'push',
+      'm.onnx',
+      '--name',
+      'monitored',
+      '--reference-stats',
+      'broken.json',
+    ]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(/reference statistics broken\.json are not valid JSON/);
   });
 });

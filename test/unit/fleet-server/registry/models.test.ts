@@ -13,9 +13,10 @@ import {
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
 import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
+import { computeReferenceStats } from '../../../../fleet-server/training/reference-stats.js';
 import { encodeMlp } from '../../../../shared/onnx/mlp.js';
 import { codeOf } from '../../../support/errors.js';
-import { mlp, poolModel } from '../../../support/models.js';
+import { FEATURES, mlp, poolModel } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
 
 /** y = Relu(x) with x: float32 [<unnamed dim>, 4]. */
@@ -185,7 +186,13 @@ describe('ModelRegistry', () => {
   });
 
   it('signs reference statistics and labels into the manifest and keeps lineage on the record', async () => {
-    const referenceStats = { schema: 'edgefleet.reference-stats/v1', rows: 3 };
+    const referenceStats = computeReferenceStats({
+      features: Float32Array.from({ length: 20 * FEATURES }, (_, i) => (i % 7) - 3),
+      featureNames: Array.from({ length: FEATURES }, (_, j) => `f${j}`),
+      outputs: Float32Array.from({ length: 40 }, (_, i) => (i % 2 ? 0.7 : 0.3)),
+      classes: ['a', 'b'],
+      bins: 4,
+    });
     const record = await registry.push('trained', mlp(3, 4), {
       actor: 'training:run-1',
       referenceStats,
@@ -194,5 +201,12 @@ describe('ModelRegistry', () => {
     expect(record.manifest.referenceStats).toEqual(referenceStats);
     expect(record.manifest.labels).toEqual({ run: 'run-1' });
     expect(record.lineage).toBeNull();
+    // Statistics that do not describe the model's input are refused, naming why.
+    await expect(
+      registry.push('trained', mlp(3, 4), {
+        actor: 'x',
+        referenceStats: { schema: 'edgefleet.reference-stats/v1', rows: 3 },
+      }),
+    ).rejects.toThrow(/reference statistics: .*features/);
   });
 });
