@@ -56,6 +56,8 @@ export function registerAudit(program: Command, ctx: CliContext): void {
         );
       }
       if (!options.json)
-        ctx.out(`audit log verifies: ${result.entries} entries, head ${result.head.slice(0, 16)}…\n`);
+        ctx.out(
+          `audit log verifies: ${result.entries} ${result.entries === 1 ? 'entry' : 'entries'}, head ${result.head.slice(0, 16)}…\n`,
+        );
     });
 }
