@@ -6,14 +6,14 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../shared/errors.js';
-import { ModelNameSchema } from '../../shared/manifest.js';
+import { ValidationError } from '../../shared/errors.js';
 import { type DeviceDrift, summarize } from '../drift/reports.js';
 import { RetrainPolicySchema } from '../drift/retrain.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+import { modelName } from './routes-models.js';
 import { taskName } from './routes-pool.js';
 
 const TriggerBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
@@ -160,12 +160,6 @@ function cohortsOf(devices: DeviceDrift[], cohortOf: (deviceId: string) => strin
   return [...groups.values()]
     .sort((a, b) => b.version - a.version || a.cohort.localeCompare(b.cohort))
     .map((g) => ({ cohort: g.cohort, ...summarize(g.version, g.list) }));
-}
-
-function modelName(raw: string): string {
-  const parsed = ModelNameSchema.safeParse(raw);
-  if (!parsed.success) throw new NotFoundError('model', raw);
-  return parsed.data;
 }
 
 export const driftRouteDocs: RouteDoc[] = [

@@ -15,7 +15,8 @@ import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 
-function modelName(raw: string): string {
+/** A model name from a path, or a 400 naming what is wrong with it (shared by every route that takes one). */
+export function modelName(raw: string): string {
   const parsed = ModelNameSchema.safeParse(raw);
   if (!parsed.success)
     throw new ValidationError(`invalid model name '${raw}': ${parsed.error.issues[0]?.message}`);

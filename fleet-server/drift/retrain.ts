@@ -170,6 +170,7 @@ export class RetrainLoop {
   private lastIdMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> = Promise.resolve();
+  private checkQueued = false;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
 
@@ -249,9 +250,14 @@ export class RetrainLoop {
 
   /** Re-check every policy soon (called after drift reports). Checks never overlap. */
   check(): void {
-    if (this.closed) return;
+    // Drift reports from a whole fleet can ask many times a second: one check waiting to run serves them all.
+    if (this.closed || this.checkQueued) return;
+    this.checkQueued = true;
     this.checking = this.checking
-      .then(() => this.checkAll())
+      .then(() => {
+        this.checkQueued = false;
+        return this.checkAll();
+      })
       .catch((err) => this.deps.log.error({ err }, 'retrain policy check failed'));
   }
 
@@ -351,8 +357,9 @@ export class RetrainLoop {
     const model = taskRecord.model;
     const production = await this.productionOf(model);
     if (production === null) return; // nothing in production yet: nothing can have drifted from it
-    if (await this.inProgress(task)) return;
-    const last = (await this.list(task))[0];
+    const records = await this.list(task);
+    if (records.some((r) => UNFINISHED.includes(r.status))) return; // one retrain per task at a time
+    const last = records[0];
     if (last && now - Date.parse(last.createdAt) < policy.cooldownS * 1000) return;
     // A rollout of the model under way changes what production is: wait for it to finish.
     if (
