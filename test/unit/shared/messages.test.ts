@@ -313,8 +313,9 @@ describe('samples messages: the hand-checked fast path agrees with the schema', 
       }),
       { numRuns: 500 },
     );
-    // A property that never saw an accepted message would prove little.
-    expect(accepted).toBeGreaterThan(100);
+    // A property that never saw an accepted message would prove little. About a quarter are accepted
+    // (mean 120 of 500, sd ≈ 10 over runs); 60 is six deviations below, so the bound never flakes (100 did).
+    expect(accepted).toBeGreaterThan(60);
   });
 
   const valid = {
