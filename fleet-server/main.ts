@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { destination, pino } from 'pino';
 import { createApi } from './api/app.js';
+import { ChangeFeed } from './api/changes.js';
 import { type OperatorTokenRecord, OperatorTokens } from './api/tokens.js';
 import { AuditLog } from './audit/log.js';
 import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
@@ -85,13 +86,19 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     if (bootstrapToken) process.stdout.write(`admin token: ${bootstrapToken}\n`);
     const adminToken = bootstrapToken ?? (await readAdminToken(config.dataDir));
 
+    // What moved without an audit entry, for the console's live updates (GET /api/v1/events).
+    const changes = new ChangeFeed();
     const devices = new DeviceRegistry(
       db.collection<DeviceRecord>('devices'),
       db.collection<EnrollmentTokenRecord>('enrollment-tokens'),
       profiles,
       { now },
+      { onChanged: (device) => changes.publish('device', device.id) },
     );
 
+    // One scan indexes every device (the device list and the overview read the index, not the records);
+    // marking them offline then reads only those the index says are online.
+    await devices.load();
     await devices.markAllOffline();
     const serverSecret = randomSecret(32);
     const broker = await startEmbeddedBroker({
@@ -185,6 +192,9 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       publicUrl,
       now,
       log,
+      onSaved: (rollout) => changes.publish('rollout', rollout.id),
+      // Which variant of a version each device gets follows its profile's preference order.
+      profiles,
       // A version every targeted device runs is, by definition, what production runs.
       onSucceeded: async (rollout) => {
         const { name, version } = rollout.model;
@@ -203,6 +213,7 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
         codeVersion: codeVersion(VERSION),
         now,
         log,
+        onSaved: (run) => changes.publish('training-run', run.id),
       },
     );
     const retrains = new RetrainLoop(
@@ -262,6 +273,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       drift: driftReports,
       retrains,
       audit,
+      changes,
+      telemetry: telemetryWindows,
       artifacts,
       keys,
       publicUrl,

@@ -16,11 +16,14 @@ import type { KeyRing } from '../registry/keys.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import type { ArtifactStore } from '../store/artifacts.js';
+import type { TelemetryWindows } from '../telemetry/windows.js';
 import type { TrainingRuns } from '../training/runs.js';
 import { auditMiddleware, auditRouteDocs, auditRoutes } from './audit.js';
+import type { ChangeFeed } from './changes.js';
 import { errorHandler } from './errors.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 import { artifactRoutes } from './routes-artifacts.js';
+import { consoleRouteDocs, consoleRoutes } from './routes-console.js';
 import { deviceRouteDocs, deviceRoutes } from './routes-devices.js';
 import { driftRouteDocs, driftRoutes } from './routes-drift.js';
 import { modelRouteDocs, modelRoutes } from './routes-models.js';
@@ -41,6 +44,10 @@ export interface ApiDeps {
   drift: DriftReports;
   retrains: RetrainLoop;
   audit: AuditLog;
+  /** Rollouts, training runs and devices whose state moved: the events stream's `update`s. */
+  changes: ChangeFeed;
+  /** Per-device telemetry windows, for the console's device charts. */
+  telemetry: TelemetryWindows;
   keys: KeyRing;
   /** URLs handed to devices at enrollment. */
   publicUrl: string;
@@ -82,7 +89,9 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   );
 
   app.use('/api/v1/*', auditMiddleware(deps.audit));
-  app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version }));
+  // The broker URL is public knowledge (every enrolled device gets it); `edgefleet-agent doctor` checks it
+  // is reachable from a device before that device enrolls.
+  app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version, mqttUrl: deps.publicMqttUrl }));
   // Built once, on first request: the routes do not change while the server runs.
   let document: Record<string, unknown> | undefined;
   app.get('/api/v1/openapi.json', (c) => {
@@ -97,12 +106,19 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', trainingRoutes(deps));
   app.route('/api/v1', driftRoutes(deps));
   app.route('/api/v1', auditRoutes(deps));
+  app.route('/api/v1', consoleRoutes(deps));
   return app;
 }
 
 /** Every route the API serves, described for the OpenAPI document (a test checks none is missing). */
 export const API_ROUTE_DOCS: RouteDoc[] = [
-  { method: 'get', path: '/health', summary: 'Liveness and version', access: 'public', tag: 'meta' },
+  {
+    method: 'get',
+    path: '/health',
+    summary: 'Liveness, version and the MQTT broker URL devices connect to',
+    access: 'public',
+    tag: 'meta',
+  },
   { method: 'get', path: '/openapi.json', summary: 'This document', access: 'public', tag: 'meta' },
   {
     method: 'get',
@@ -118,4 +134,5 @@ export const API_ROUTE_DOCS: RouteDoc[] = [
   ...trainingRouteDocs,
   ...driftRouteDocs,
   ...auditRouteDocs,
+  ...consoleRouteDocs,
 ];

@@ -11,6 +11,7 @@ import { EdgefleetError, ValidationError } from '../../shared/errors.js';
 import type { AuditEntry, AuditLog } from '../audit/log.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
+import type { Change } from './changes.js';
 import { statusOf as errorStatus } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 
@@ -74,16 +75,26 @@ export function auditRoutes(deps: ApiDeps): Hono<Env> {
     c.json(await deps.audit.verify()),
   );
 
-  // Live updates for the console: every change the fleet records, as it is recorded. The console refetches
-  // what an event names (a rollout, a retrain, a device) instead of polling.
+  // Live updates for the console: every change the fleet records, as it is recorded (`change`), and every
+  // rollout, training run or device whose state moved (`update`, coalesced; most leave no audit entry). The
+  // console refetches what an event names instead of polling.
   app.get('/events', requireRole(deps.tokens, 'viewer'), (c) =>
     streamSSE(c, async (stream) => {
-      const queue: AuditEntry[] = [];
+      const queue: ({ audit: AuditEntry } | { update: Change })[] = [];
       let wake: (() => void) | undefined;
-      const unsubscribe = deps.audit.subscribe((entry) => {
-        queue.push(entry);
-        wake?.();
-      });
+      const unsubscribers = [
+        deps.audit.subscribe((entry) => {
+          queue.push({ audit: entry });
+          wake?.();
+        }),
+        deps.changes.subscribe((change) => {
+          queue.push({ update: change });
+          wake?.();
+        }),
+      ];
+      const unsubscribe = () => {
+        for (const u of unsubscribers) u();
+      };
       stream.onAbort(() => {
         unsubscribe();
         wake?.();
@@ -91,8 +102,8 @@ export function auditRoutes(deps: ApiDeps): Hono<Env> {
       try {
         await stream.writeSSE({ event: 'ready', data: '{}' });
         while (!stream.aborted) {
-          const entry = queue.shift();
-          if (!entry) {
+          const next = queue.shift();
+          if (!next) {
             // Wait for the next entry; a heartbeat every 15 s keeps proxies from closing a quiet stream.
             const woke = await Promise.race([
               new Promise<boolean>((r) => {
@@ -104,7 +115,12 @@ export function auditRoutes(deps: ApiDeps): Hono<Env> {
             if (!woke && !stream.aborted) await stream.writeSSE({ event: 'heartbeat', data: '{}' });
             continue;
           }
-          const { seq, at, actor, action, target, status } = entry;
+          if ('update' in next) {
+            const { kind, id } = next.update;
+            await stream.writeSSE({ event: 'update', data: JSON.stringify({ kind, id }) });
+            continue;
+          }
+          const { seq, at, actor, action, target, status } = next.audit;
           await stream.writeSSE({
             event: 'change',
             id: String(seq),
@@ -131,7 +147,8 @@ export const auditRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/events',
-    summary: 'Server-sent events: every recorded change as it is recorded (event `change`)',
+    summary:
+      'Server-sent events: every recorded change as it is recorded (event `change`), and rollouts, training runs and devices whose state moved (event `update`: kind and id, at most one per thing per 250 ms)',
     access: 'viewer',
     tag: 'audit',
   },

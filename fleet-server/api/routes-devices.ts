@@ -8,6 +8,7 @@ import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+import { modelName } from './routes-models.js';
 import { ROLES } from './tokens.js';
 
 const TagsSchema = z.record(
@@ -35,7 +36,22 @@ const DevicePageQuerySchema = z.object({
   q: z.string().min(1).max(128).optional(),
   tag: z.string().optional(),
   status: z.enum(['online', 'offline']).optional(),
+  profile: z.string().min(1).max(64).optional(),
+  /** `<name>` (any version) or `<name>@<version>`: devices whose last status lists it. */
+  model: z.string().min(1).max(150).optional(),
 });
+
+/** `?model=clf` or `?model=clf@3` → the device filter's model, or a 400 naming what is wrong. */
+function parseModelFilter(raw: string): { name: string; version?: number } {
+  const at = raw.lastIndexOf('@');
+  if (at < 0) return { name: modelName(raw) };
+  const version = raw.slice(at + 1);
+  if (!/^[1-9][0-9]{0,8}$/.test(version))
+    throw new ValidationError(
+      `model filter '${raw}' must be <name> or <name>@<version> with a positive integer version`,
+    );
+  return { name: modelName(raw.slice(0, at)), version: Number(version) };
+}
 
 /** `?tag=k=v` (repeatable) → { k: v }. */
 export function parseTagQuery(values: string[]): Record<string, string> {
@@ -82,11 +98,15 @@ export function deviceRoutes(deps: ApiDeps): Hono<Env> {
       limit: c.req.query('limit'),
       after: c.req.query('after'),
       q: c.req.query('q'),
+      profile: c.req.query('profile'),
+      model: c.req.query('model'),
     });
     if (!page.success)
       throw new ValidationError(`devices query: ${z.prettifyError(page.error).replaceAll('\n', '; ')}`);
+    const { profile } = page.data;
+    const model = page.data.model === undefined ? undefined : parseModelFilter(page.data.model);
     if (page.data.limit === undefined && page.data.after === undefined && page.data.q === undefined) {
-      const devices = await deps.devices.list({ tags, status });
+      const devices = await deps.devices.list({ tags, status, profile, model });
       return c.json({ devices: devices.map(viewOf) });
     }
     const result = await deps.devices.page({
@@ -95,6 +115,8 @@ export function deviceRoutes(deps: ApiDeps): Hono<Env> {
       tags,
       status,
       search: page.data.q,
+      profile,
+      model,
     });
     return c.json({ devices: result.devices.map(viewOf), next: result.next });
   });
@@ -137,7 +159,8 @@ export const deviceRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices',
-    summary: 'List devices: filter by tag (repeatable k=v), status, search; page with limit and after',
+    summary:
+      'List devices: filter by tag (repeatable k=v), status, search, profile, model (name or name@version); page with limit and after',
     access: 'viewer',
     tag: 'devices',
     query: DevicePageQuerySchema,

@@ -101,6 +101,15 @@ export class AuditLog {
     return () => this.listeners.delete(listener);
   }
 
+  /** The newest `limit` entries, newest first, read by key from the head: cheap however long the log is. */
+  async recent(limit: number): Promise<AuditEntry[]> {
+    const head = await this.head.get('head');
+    if (!head) return [];
+    const keys = [];
+    for (let seq = head.seq; seq > Math.max(0, head.seq - limit); seq--) keys.push(keyOf(seq));
+    return (await this.entries.getMany(keys)).filter((e): e is AuditEntry => e !== undefined);
+  }
+
   /** Newest first, filtered; at most `limit`. */
   async list(
     filter: { actor?: string; action?: string; target?: string; limit?: number } = {},

@@ -4,14 +4,18 @@
  * then sends the commands reconcile planned (install / activate / rollback, each with an id devices are
  * idempotent by). A timer per rollout wakes it when reconcile asks (analysis intervals, pauses, timeouts).
  * After a restart `start` reconciles every unfinished rollout: nothing finished is re-sent.
+ * Each targeted device gets the variant of the version its firmware profile prefers (variants.ts): chosen
+ * when the rollout is created (refused when a device would get none), recorded per device, and the one whose
+ * manifest and artifact its install command carries.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import type { FirmwareProfile } from '../../shared/firmware-profile.js';
 import { type Command, PROTOCOL_VERSION, type UpdateMessage } from '../../shared/protocol/messages.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DriftReports } from '../drift/reports.js';
-import type { ModelRegistry } from '../registry/models.js';
+import { type ModelRegistry, variantOf, variantsOf } from '../registry/models.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
 import type { TelemetryWindows } from '../telemetry/windows.js';
@@ -31,6 +35,13 @@ import {
   reconcile,
   unfinishedFor,
 } from './state.js';
+import {
+  assignVariants,
+  chooseVariant,
+  FALLBACK_ACCEPTS,
+  noVariantError,
+  noVariantReason,
+} from './variants.js';
 
 export interface CommandSender {
   sendCommand(deviceId: string, command: Command): Promise<void>;
@@ -61,6 +72,13 @@ export class RolloutController {
       drift?: Pick<DriftReports, 'gateInput'>;
       /** Called once when every targeted device has activated the version (e.g. to move `production`). */
       onSucceeded?: (rollout: RolloutRecord) => Promise<void>;
+      /** Told after every write of a record, device states included (which leave no audit entry). */
+      onSaved?: (rollout: RolloutRecord) => void;
+      /**
+       * The fleet's firmware profiles, for the variants each device accepts. A device whose profile is not
+       * here (or every device, without it) accepts only `default`.
+       */
+      profiles?: ReadonlyMap<string, Pick<FirmwareProfile, 'acceptsVariants'>>;
     },
   ) {}
 
@@ -84,8 +102,11 @@ export class RolloutController {
     actor: string;
   }): Promise<RolloutRecord> {
     const { model, targets } = request;
-    await this.models.get(model.name, model.version); // 404 for an unknown version
-    const deviceIds = await this.resolveTargets(targets);
+    const version = await this.models.get(model.name, model.version); // 404 for an unknown version
+    const targeted = await this.resolveTargets(targets);
+    const offered = variantsOf(version).map((v) => v.variant);
+    const { variants, unfit } = assignVariants(targeted, offered, this.acceptsOf);
+    if (unfit.length > 0) throw noVariantError(model, offered, unfit, this.acceptsOf);
     for (const other of await this.rollouts.values()) {
       if (other.model.name === model.name && !isFinal(other.status.phase)) {
         throw new ConflictError(
@@ -105,13 +126,14 @@ export class RolloutController {
       model: { name: model.name, version: model.version },
       targets,
       spec: request.spec,
-      deviceIds,
+      deviceIds: [...targeted.keys()],
       cohortKey: (deviceId) => cohortKey(deviceId, id),
+      variants,
       actor: request.actor,
       now,
     });
     // Persisted with every device waiting before the first reconcile plans any command.
-    await this.rollouts.put(id, rollout);
+    await this.save(rollout);
     return this.update(id, (r) => r);
   }
 
@@ -181,11 +203,24 @@ export class RolloutController {
         )
         .at(-1);
       if (!rollout || rollout.devices.some((d) => d.deviceId === deviceId)) continue;
+      // Its variant, as at creation; without one it joins as skipped (with the reason), so it is not retried.
+      const offered = variantsOf(await this.models.get(rollout.model.name, rollout.model.version)).map(
+        (v) => v.variant,
+      );
+      const accepts = this.acceptsOf(device.profile);
+      const variant = chooseVariant(offered, accepts ?? FALLBACK_ACCEPTS);
       const joined = await this.lock.run(rollout.id, async () => {
         const current = (await this.rollouts.get(rollout.id))!;
         if (current.devices.some((d) => d.deviceId === deviceId)) return null;
         const at = this.options.now().toISOString();
-        const commandId = randomUUID();
+        const commandId = variant === null ? null : randomUUID();
+        const reason =
+          variant === null
+            ? {
+                code: 'no_variant',
+                message: noVariantReason(rollout.model, offered, device.profile, accepts),
+              }
+            : null;
         const next: RolloutRecord = {
           ...current,
           devices: [
@@ -193,15 +228,16 @@ export class RolloutController {
             {
               deviceId,
               rank: current.devices.length,
-              state: 'pending',
+              state: variant === null ? 'skipped' : 'pending',
               commandId,
-              mode: 'activate',
+              mode: variant === null ? null : 'activate',
               shadowPercent: null,
               activateId: null,
               rollbackId: null,
-              reason: null,
+              reason,
               executionProvider: null,
-              sentAt: at,
+              ...(variant === null ? {} : { variant }),
+              sentAt: variant === null ? null : at,
               updatedAt: at,
             },
           ],
@@ -212,15 +248,23 @@ export class RolloutController {
               {
                 at,
                 type: 'joined',
-                message: `${deviceId} joined the targets later: installing the production version`,
+                message:
+                  variant === null
+                    ? `${deviceId} joined the targets later but no variant fits it (${reason!.message}): skipped`
+                    : `${deviceId} joined the targets later: installing the production version (variant ${variant})`,
               },
             ].slice(-200),
           },
         };
-        await this.rollouts.put(next.id, next);
-        return { next, commandId };
+        await this.save(next);
+        return commandId === null ? null : { next, commandId };
       });
-      if (joined) {
+      if (variant === null) {
+        this.options.log.warn(
+          { deviceId, rolloutId: rollout.id, model: rollout.model, profile: device.profile, offered },
+          'late device has no variant of production',
+        );
+      } else if (joined) {
         this.options.log.info(
           { deviceId, rolloutId: rollout.id, model: rollout.model },
           'late device gets production',
@@ -245,7 +289,7 @@ export class RolloutController {
       const now = this.options.now();
       const view = await this.viewFor(mutated, now);
       const { rollout, commands, nextCheckAt } = reconcile(mutated, view, now, () => randomUUID());
-      if (rollout !== stored) await this.rollouts.put(id, rollout);
+      if (rollout !== stored) await this.save(rollout);
       const events = newEvents(stored, rollout);
       if (events.length > 0) {
         await this.options
@@ -272,6 +316,11 @@ export class RolloutController {
       }
       return rollout;
     });
+  }
+
+  private async save(rollout: RolloutRecord): Promise<void> {
+    await this.rollouts.put(rollout.id, rollout);
+    this.options.onSaved?.(rollout);
   }
 
   /** Telemetry since the analysis began, only when a measurement is due: reports in between stay cheap. */
@@ -301,21 +350,27 @@ export class RolloutController {
     this.timers.set(id, timer);
   }
 
-  private async resolveTargets(targets: RolloutTargets): Promise<string[]> {
-    const ids = new Set<string>();
+  /** The targeted devices, id → firmware profile. */
+  private async resolveTargets(targets: RolloutTargets): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
     for (const id of targets.devices ?? []) {
-      if (!(await this.devices.find(id))) {
+      const device = await this.devices.find(id);
+      if (!device) {
         throw new ValidationError(`unknown device '${id}' in rollout targets`, { code: 'unknown_device' });
       }
-      ids.add(id);
+      found.set(id, device.profile);
     }
     if (targets.tags && Object.keys(targets.tags).length > 0) {
-      for (const device of await this.devices.list({ tags: targets.tags })) ids.add(device.id);
+      for (const device of await this.devices.list({ tags: targets.tags }))
+        found.set(device.id, device.profile);
     }
-    if (ids.size === 0)
+    if (found.size === 0)
       throw new ValidationError('the rollout targets match no device', { code: 'no_targets' });
-    return [...ids].sort();
+    return new Map([...found].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
+
+  private readonly acceptsOf = (profile: string): readonly string[] | undefined =>
+    this.options.profiles?.get(profile)?.acceptsVariants;
 
   private async send(rollout: RolloutRecord, planned: PlannedCommand): Promise<void> {
     const base: { v: typeof PROTOCOL_VERSION; id: string; ts: number; rolloutId: string } = {
@@ -326,13 +381,16 @@ export class RolloutController {
     };
     let command: Command;
     if (planned.kind === 'install') {
-      // Read the stored, signed manifest at send time: what the registry holds is what devices verify.
+      // Read the stored, signed manifest at send time: what the registry holds is what devices verify. The
+      // device's variant (records from before variants have none: the version's first variant).
       const version = await this.models.get(rollout.model.name, rollout.model.version);
+      const chosen = rollout.devices.find((d) => d.deviceId === planned.deviceId)?.variant;
+      const variant = chosen === undefined ? variantsOf(version)[0]! : variantOf(version, chosen);
       command = {
         ...base,
         type: 'install',
-        manifest: JSON.stringify(version.manifest),
-        artifactUrl: `${this.options.publicUrl}/api/v1/artifacts/${version.artifact.sha256}`,
+        manifest: JSON.stringify(variant.manifest),
+        artifactUrl: `${this.options.publicUrl}/api/v1/artifacts/${variant.artifact.sha256}`,
         mode: planned.mode,
         shadowPercent: planned.shadowPercent,
       };

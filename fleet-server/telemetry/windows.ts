@@ -1,7 +1,8 @@
 /**
  * Telemetry windows as devices report them, kept for a while so rollout gates can aggregate any cohort over
- * any recent time span (merged histograms, summed counts). Stamped with the fleet's receive time, so device
- * clock skew cannot move a window in or out of an analysis.
+ * any recent time span (merged histograms, summed counts), and the console can chart one device's recent
+ * traffic and resource use. Stamped with the fleet's receive time, so device clock skew cannot move a window
+ * in or out of an analysis.
  *
  * Storage: `telemetry-windows` `<deviceId>/<receivedAt ms, 13 digits>/<message id>` → TelemetryWindow. Windows older than
  * the retention are pruned as a device's new ones arrive.
@@ -23,6 +24,9 @@ export interface TelemetryWindow {
     latencyBuckets: number[] | null;
   }[];
   shadow: ShadowStats[];
+  /** The agent process and the device over the window (absent in windows stored before they were kept). */
+  process?: TelemetryMessage['process'];
+  device?: TelemetryMessage['device'];
 }
 
 export const DEFAULT_RETENTION_MS = 2 * 3600_000;
@@ -53,6 +57,8 @@ export class TelemetryWindows {
           s.activeLatencyBuckets.length === LATENCY_BUCKETS &&
           s.candidateLatencyBuckets.length === LATENCY_BUCKETS,
       ),
+      process: message.process,
+      device: message.device,
     };
     // The message id keeps two windows received in the same millisecond apart.
     await this.windows.put(`${deviceId}/${String(receivedAt).padStart(13, '0')}/${message.id}`, window);

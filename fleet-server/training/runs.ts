@@ -123,7 +123,14 @@ export class TrainingRuns {
     private readonly snapshots: Snapshots,
     private readonly models: ModelRegistry,
     private readonly artifacts: ArtifactStore,
-    private readonly options: { runner: JobRunner; codeVersion: string; now: () => Date; log: Logger },
+    private readonly options: {
+      runner: JobRunner;
+      codeVersion: string;
+      now: () => Date;
+      log: Logger;
+      /** Told after every write of a run, progress included: live updates. */
+      onSaved?: (run: TrainingRunRecord) => void;
+    },
   ) {}
 
   /** Mark runs left unfinished by a previous process as failed. Call once at start, before any `start`. */
@@ -131,7 +138,7 @@ export class TrainingRuns {
     let count = 0;
     for (const run of await this.runs.values()) {
       if (run.status !== 'queued' && run.status !== 'running') continue;
-      await this.runs.put(run.id, {
+      await this.put({
         ...run,
         status: 'failed',
         finishedAt: this.options.now().toISOString(),
@@ -211,7 +218,7 @@ export class TrainingRuns {
       result: null,
       error: null,
     };
-    await this.runs.put(run.id, run);
+    await this.put(run);
     const done = this.tail.then(() => this.execute(run, task, snapshot, options.setCandidate ?? true));
     this.tail = done;
     this.finished.set(run.id, done);
@@ -236,6 +243,11 @@ export class TrainingRuns {
     return this.get(id);
   }
 
+  private async put(run: TrainingRunRecord): Promise<void> {
+    await this.runs.put(run.id, run);
+    this.options.onSaved?.(run);
+  }
+
   /** Never rejects: every failure ends up in the run's record. */
   private async execute(
     queued: TrainingRunRecord,
@@ -247,10 +259,10 @@ export class TrainingRuns {
     if (this.stopping.signal.aborted) return; // left queued: `recover` marks it at the next start
     let run: TrainingRunRecord = { ...queued, status: 'running', startedAt: now().toISOString() };
     // Progress arrives as events; writes are chained so the record on disk only ever moves forward.
-    let writes = this.runs.put(run.id, run);
+    let writes = this.put(run);
     const save = (next: TrainingRunRecord) => {
       run = next;
-      writes = writes.then(() => this.runs.put(next.id, next));
+      writes = writes.then(() => this.put(next));
       return writes;
     };
     const started = performance.now();

@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../../fleet-server/api/app.js';
+import { ChangeFeed } from '../../../fleet-server/api/changes.js';
 import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
 import { AuditLog } from '../../../fleet-server/audit/log.js';
 import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
@@ -23,6 +24,7 @@ import { ModelRegistry } from '../../../fleet-server/registry/models.js';
 import { RolloutController } from '../../../fleet-server/rollouts/controller.js';
 import { ArtifactStore } from '../../../fleet-server/store/artifacts.js';
 import { Db } from '../../../fleet-server/store/db.js';
+import { TelemetryWindows } from '../../../fleet-server/telemetry/windows.js';
 import { runTrainingJob } from '../../../fleet-server/training/job.js';
 import { TrainingRuns } from '../../../fleet-server/training/runs.js';
 import type { EnrollResponse } from '../../../shared/api/enroll.js';
@@ -104,6 +106,8 @@ describe('fleet HTTP API', () => {
       drift,
       retrains,
       audit: new AuditLog(db, now),
+      changes: new ChangeFeed(),
+      telemetry: new TelemetryWindows(db.collection('telemetry-windows'), { now }),
       tokens,
       devices,
       models,
