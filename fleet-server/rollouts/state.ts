@@ -50,6 +50,11 @@ export interface RolloutDevice {
   /** Why it failed, was skipped or rolled back. */
   reason: Reason | null;
   executionProvider: string | null;
+  /**
+   * The variant of the version this device installs (the first its profile accepts that the version has).
+   * Absent on records written before variants: those devices got the version's first variant.
+   */
+  variant?: string | undefined;
   /** When the latest command went out (timeouts and re-sends count from here). */
   sentAt: string | null;
   updatedAt: string;
@@ -85,6 +90,12 @@ export interface RolloutStatus {
     measurements: Measurement[];
   } | null;
   abort: { reason: Reason; by: string; at: string } | null;
+  /**
+   * The latest measurement of each step that measured gates, in step order: a step's gate values outlive
+   * its analysis (which ends in the same write as its last measurement), so operators see why it advanced.
+   * Absent on records written before it existed.
+   */
+  measured?: (Measurement & { step: number })[];
   /** What happened, newest last (bounded). */
   events: { at: string; type: string; message: string }[];
   updatedAt: string;
@@ -188,7 +199,10 @@ export function currentPercent(rollout: RolloutRecord): number {
   return percent;
 }
 
-/** A new rollout's record: every target waiting, in cohort order. `ranks` maps device id → cohort key. */
+/**
+ * A new rollout's record: every target waiting, in cohort order. `cohortKey` maps device id → cohort key;
+ * `variants` the variant each device gets (`default` for a device it does not name).
+ */
 export function newRollout(input: {
   id: string;
   model: ModelRef;
@@ -196,6 +210,7 @@ export function newRollout(input: {
   spec: RolloutSpec;
   deviceIds: readonly string[];
   cohortKey: (deviceId: string) => number;
+  variants?: ReadonlyMap<string, string> | undefined;
   actor: string;
   now: Date;
 }): RolloutRecord {
@@ -219,7 +234,11 @@ export function newRollout(input: {
       analysis: null,
       abort: null,
       events: [
-        { at, type: 'created', message: `${input.spec.strategy} rollout to ${ordered.length} device(s)` },
+        {
+          at,
+          type: 'created',
+          message: `${input.spec.strategy} rollout to ${ordered.length} device(s)${variantCounts(input.variants)}`,
+        },
       ],
       updatedAt: at,
     },
@@ -234,10 +253,20 @@ export function newRollout(input: {
       rollbackId: null,
       reason: null,
       executionProvider: null,
+      variant: input.variants?.get(deviceId) ?? 'default',
       sentAt: null,
       updatedAt: at,
     })),
   };
+}
+
+/** ` (variants: default ×2, fp16 ×1)` when the devices get more than one variant, or one that is not `default`. */
+function variantCounts(variants: ReadonlyMap<string, string> | undefined): string {
+  const counts = new Map<string, number>();
+  for (const v of variants?.values() ?? []) counts.set(v, (counts.get(v) ?? 0) + 1);
+  if (counts.size === 0 || (counts.size === 1 && counts.has('default'))) return '';
+  const parts = [...counts].sort(([a], [b]) => (a < b ? -1 : 1)).map(([v, n]) => `${v} ×${n}`);
+  return ` (variants: ${parts.join(', ')})`;
 }
 
 /** Apply a device's update report. Returns the same object when nothing changes. */
@@ -694,7 +723,11 @@ function measure(
     failures,
     measurements: [...analysis.measurements, measurement].slice(-MAX_MEASUREMENTS),
   };
-  r = withStatus(r, now, { analysis });
+  const measured = [
+    ...(r.status.measured ?? []).filter((m) => m.step !== r.status.step),
+    { step: r.status.step, ...measurement },
+  ];
+  r = withStatus(r, now, { analysis, measured });
 
   const tripped = gates.find((g) => (failures[g.metric] ?? 0) > g.failureLimit);
   if (tripped) {

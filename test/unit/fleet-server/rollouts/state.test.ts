@@ -272,6 +272,12 @@ describe('reconcile: canary steps and gates', () => {
     sim.reportAll('active', 130);
     sim.tick(130);
     expect(sim.r.status.phase).toBe('succeeded');
+    // Each analysis ended with its step, yet every step's last gate values stay on the record.
+    expect(sim.r.status.analysis).toBeNull();
+    expect(sim.r.status.measured!.map((m) => [m.step, m.verdict, m.gates.length])).toEqual([
+      [1, 'passed', 3],
+      [3, 'passed', 3],
+    ]);
     expect(sim.kinds().every((k) => k === 'install')).toBe(true);
     expect(sim.r.status.events.map((e) => e.type)).toContain('succeeded');
   });
