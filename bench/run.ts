@@ -3,6 +3,7 @@
  * measured in the same run. Benchmarks live here, never in tests (tests carry no wall-clock limits).
  */
 const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> = {
+  console: () => import('./console.js'),
   drift: () => import('./drift.js'),
   inference: () => import('./inference.js'),
   ingestion: () => import('./ingestion.js'),

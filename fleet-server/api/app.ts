@@ -7,6 +7,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import { AuthenticationError, PermissionError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/log.js';
+import { consolePage } from '../console/serve.js';
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { DriftReports } from '../drift/reports.js';
 import type { RetrainLoop } from '../drift/retrain.js';
@@ -107,6 +108,8 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', driftRoutes(deps));
   app.route('/api/v1', auditRoutes(deps));
   app.route('/api/v1', consoleRoutes(deps));
+  // The web console: its page and bundled assets (everything else it needs comes from the API above).
+  app.route('/', consolePage());
   return app;
 }
 
