@@ -84,6 +84,10 @@ export class ModelHost {
       name: m.name,
       version: m.version,
       executionProvider: m.loaded.provider,
+      providersSkipped: m.loaded.skipped.map((s) => ({
+        provider: s.provider,
+        reason: s.reason.slice(0, 300),
+      })),
     }));
   }
 }

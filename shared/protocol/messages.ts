@@ -71,6 +71,11 @@ export type Command = InstallCommand | ActivateCommand | RollbackCommand;
 
 export const ActiveModelSchema = ModelRefSchema.extend({
   executionProvider: z.string().max(32),
+  /** The profile's providers tried before `executionProvider`, with why each did not load (CUDA missing…). */
+  providersSkipped: z
+    .array(z.object({ provider: z.string().max(32), reason: z.string().max(300) }))
+    .max(8)
+    .optional(),
 });
 export type ActiveModel = z.infer<typeof ActiveModelSchema>;
 

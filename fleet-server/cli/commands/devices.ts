@@ -82,8 +82,13 @@ export function deviceDetail(device: Device, now: Date): string {
       ? '  (none active)\n'
       : indent(
           table(
-            ['NAME', 'VERSION', 'PROVIDER'],
-            device.models.map((m) => [m.name, String(m.version), m.executionProvider]),
+            ['NAME', 'VERSION', 'PROVIDER', 'PROVIDERS THAT DID NOT LOAD'],
+            device.models.map((m) => [
+              m.name,
+              String(m.version),
+              m.executionProvider,
+              (m.providersSkipped ?? []).map((p) => `${p.provider}: ${p.reason}`).join('; ') || '-',
+            ]),
           ),
         );
   const t = device.telemetry;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, type SigningKey, sha256Hex } from '../../../shared/crypto/signing.js';
+import type { FirmwareProfile } from '../../../shared/firmware-profile.js';
 import type { Manifest } from '../../../shared/manifest.js';
 import type { UpdateState } from '../../../shared/protocol/messages.js';
 import { mlp } from '../../support/models.js';
@@ -208,6 +209,35 @@ describe('installing a signed model', () => {
       expect(device.host.get('m')?.loaded.skipped).toEqual([
         { provider: 'cuda', reason: expect.stringMatching(/\S/) },
       ]);
+    },
+  );
+
+  it.skipIf(existsSync(cudaLib))(
+    'a profile whose providers all fail to load fails the install with each reason; the old model keeps serving',
+    async () => {
+      const profile: FirmwareProfile = {
+        ...TEST_CPU_PROFILE,
+        executionProviders: [{ name: 'cpu', options: {} }],
+      };
+      device = await openDevice({ dataDir: dir, identity: identityFor(key, profile) });
+      const first = await device.install(installCommand(await manifestFor(V2, 2, key), server.put(V2)));
+      expect(first.at(-1)?.state).toBe('active');
+      // The device's profile now asks for CUDA alone (it was moved to a GPU profile) on a machine without CUDA.
+      profile.executionProviders = [{ name: 'cuda', options: {} }];
+      const reports = await device.install(installCommand(await manifestFor(V3, 3, key), server.put(V3)));
+      expect(reports.at(-1)).toMatchObject({
+        state: 'failed',
+        reason: {
+          code: 'no_execution_provider',
+          message: expect.stringMatching(
+            /^no execution provider of profile .* could load the model: cuda: \S/,
+          ),
+        },
+        serving: { name: 'm', version: 2 },
+      });
+      expect(device.host.get('m')?.version).toBe(2);
+      expect((await device.slots.readActive('m'))?.version).toBe(2);
+      expect((await device.infer(SAMPLE)).status).toBe(200);
     },
   );
 });

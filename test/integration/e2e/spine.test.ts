@@ -77,7 +77,9 @@ describe('spine: push → rollout → inference on 3 enrolled agents', () => {
         const d = await env.api.device(agent.deviceId);
         return d.models.some((m: { version: number }) => m.version === 1) && d.telemetry ? d : undefined;
       }, `${agent.deviceId} to report v1 and telemetry`);
-      expect(device.models).toEqual([{ name: 'classifier', version: 1, executionProvider: 'cpu' }]);
+      expect(device.models).toEqual([
+        { name: 'classifier', version: 1, executionProvider: 'cpu', providersSkipped: [] },
+      ]);
       expect(device.telemetry.process.rssBytes).toBeGreaterThan(0);
     }
     // Telemetry counts requests per window: keep sending until a window with a counted request arrives.
