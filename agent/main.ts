@@ -50,7 +50,7 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
   const identity = await loadIdentity(config.dataDir);
   const profile = identity.profile;
   const db = await AgentDb.open(join(config.dataDir, 'db'));
-  const runtime = new OrtRuntime();
+  const runtime = new OrtRuntime({ dataDir: config.dataDir });
   const slots = new SlotStore(join(config.dataDir, 'models'));
   const host = new ModelHost((err) => log.warn({ err }, 'releasing a replaced model session failed'));
   await serveFromDisk(slots, runtime, profile, host, log);

@@ -5,6 +5,7 @@
  * Thread spinning is off: ORT's default pool spins on every core between requests, which a device shared
  * with its own applications cannot afford.
  */
+import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { EdgefleetError } from '../../shared/errors.js';
 import type { ExecutionProvider, FirmwareProfile } from '../../shared/firmware-profile.js';
@@ -37,19 +38,63 @@ export interface ModelRuntime {
   load(path: string, profile: FirmwareProfile): Promise<LoadedModel>;
 }
 
-/** Map a profile's provider entry to what onnxruntime-node takes. */
-function providerConfig(ep: ExecutionProvider): ort.InferenceSession.ExecutionProviderConfig {
-  if (Object.keys(ep.options).length === 0) return ep.name;
-  return { name: ep.name, ...ep.options } as ort.InferenceSession.ExecutionProviderConfig;
+/** Core ML's flag bits (onnxruntime's coreml_provider_factory.h). */
+const COREML_FLAGS = { cpuOnly: 0x001, aneOnly: 0x004, staticShapesOnly: 0x008 } as const;
+
+/**
+ * A profile's provider entry as onnxruntime-node takes it, plus the environment it needs. The Node binding
+ * has no session option for TensorRT's precision or engine cache; ONNX Runtime reads them from `ORT_TENSORRT_*`
+ * when the provider is created, so they are set just before. The engine cache lives in the data directory.
+ */
+export function providerConfig(
+  ep: ExecutionProvider,
+  dataDir: string | undefined,
+): { config: ort.InferenceSession.ExecutionProviderConfig; env: Record<string, string> } {
+  switch (ep.name) {
+    case 'cpu':
+      return {
+        config: ep.options.useArena === undefined ? 'cpu' : { name: 'cpu', useArena: ep.options.useArena },
+        env: {},
+      };
+    case 'cuda':
+    case 'dml':
+      return { config: { name: ep.name, deviceId: ep.options.deviceId ?? 0 }, env: {} };
+    case 'coreml': {
+      let coreMlFlags = 0;
+      for (const [key, bit] of Object.entries(COREML_FLAGS))
+        if (ep.options[key as keyof typeof COREML_FLAGS]) coreMlFlags |= bit;
+      return {
+        config: { name: 'coreml', coreMlFlags } as ort.InferenceSession.ExecutionProviderConfig,
+        env: {},
+      };
+    }
+    case 'tensorrt': {
+      const o = ep.options;
+      const flag = (v: boolean | undefined) => (v ? '1' : '0');
+      const env: Record<string, string> = {
+        ORT_TENSORRT_FP16_ENABLE: flag(o.fp16Enable),
+        ORT_TENSORRT_INT8_ENABLE: flag(o.int8Enable),
+        ORT_TENSORRT_ENGINE_CACHE_ENABLE: flag(o.engineCacheEnable),
+      };
+      if (o.engineCacheEnable)
+        env.ORT_TENSORRT_CACHE_PATH = resolve(dataDir ?? '.', o.engineCachePath ?? 'trt-cache');
+      return { config: { name: 'tensorrt', deviceId: o.deviceId ?? 0 }, env };
+    }
+  }
 }
 
 export class OrtRuntime implements ModelRuntime {
+  /** `dataDir`: where provider caches (TensorRT engines) may be written. */
+  constructor(private readonly options: { dataDir?: string } = {}) {}
+
   async load(path: string, profile: FirmwareProfile): Promise<LoadedModel> {
     const skipped: { provider: string; reason: string }[] = [];
     for (const ep of profile.executionProviders) {
       try {
+        const { config, env } = providerConfig(ep, this.options.dataDir);
+        Object.assign(process.env, env);
         const session = await ort.InferenceSession.create(path, {
-          executionProviders: [providerConfig(ep)],
+          executionProviders: [config],
           intraOpNumThreads: profile.intraOpThreads,
           interOpNumThreads: profile.interOpThreads,
           graphOptimizationLevel: 'all',
@@ -62,9 +107,20 @@ export class OrtRuntime implements ModelRuntime {
         skipped.push({ provider: ep.name, reason: firstLine((err as Error).message) });
       }
     }
-    throw new EdgefleetError(
+    throw new NoExecutionProviderError(profile.id, skipped);
+  }
+}
+
+/** No execution provider of a profile loaded the model; `skipped` says why, provider by provider. */
+export class NoExecutionProviderError extends EdgefleetError {
+  override readonly name = 'NoExecutionProviderError';
+  constructor(
+    profileId: string,
+    readonly skipped: LoadedModel['skipped'],
+  ) {
+    super(
       'no_execution_provider',
-      `no execution provider of profile ${profile.id} could load the model: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`,
+      `no execution provider of profile ${profileId} could load the model: ${skipped.map((s) => `${s.provider}: ${s.reason}`).join('; ')}`,
     );
   }
 }
