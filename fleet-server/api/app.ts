@@ -4,6 +4,7 @@
  * only place that turns errors into responses.
  */
 import { Hono, type MiddlewareHandler } from 'hono';
+import { compress } from 'hono/compress';
 import type { Logger } from 'pino';
 import { AuthenticationError, PermissionError } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/log.js';
@@ -89,6 +90,14 @@ export function createApi(deps: ApiDeps): Hono<Env> {
     c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
 
+  // JSON answers gzip-compressed when the client accepts it (a page of 50 devices: 54 kB → a tenth on the wire).
+  // Not the event stream (each event must leave at once) nor artifacts (byte ranges of already-dense files).
+  const compressJson = compress({ encoding: 'gzip' });
+  app.use('/api/v1/*', (c, next) =>
+    c.req.path === '/api/v1/events' || c.req.path.startsWith('/api/v1/artifacts/')
+      ? next()
+      : compressJson(c, next),
+  );
   app.use('/api/v1/*', auditMiddleware(deps.audit));
   // The broker URL is public knowledge (every enrolled device gets it); `edgefleet-agent doctor` checks it
   // is reachable from a device before that device enrolls.
