@@ -18,6 +18,8 @@ export async function enroll(options: {
   token: string;
   dataDir: string;
   profile?: string | undefined;
+  /** Tags to ask for; the token's tags win where both name a key. */
+  tags?: Record<string, string> | undefined;
 }): Promise<EnrollResponse> {
   const url = `${options.server.replace(/\/+$/, '')}/api/v1/enroll`;
   let res: Response;
@@ -28,6 +30,7 @@ export async function enroll(options: {
       body: JSON.stringify({
         token: options.token,
         profile: options.profile,
+        tags: options.tags,
         facts: { hostname: hostname(), arch: arch(), platform: platform(), agentVersion: AGENT_VERSION },
       }),
     });

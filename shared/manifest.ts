@@ -22,6 +22,17 @@ export const ModelNameSchema = z
     'model name: lowercase letters, digits, ".", "_" and "-", at most 128',
   );
 
+/**
+ * A variant name as the fleet registers new ones (`default`, `fp16`, `int8`, `jetson-orin`…). The manifest
+ * field itself stays looser so manifests signed before this rule still verify.
+ */
+export const VariantNameSchema = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9._-]{0,63}$/,
+    'variant name: lowercase letters, digits, ".", "_" and "-", at most 64',
+  );
+
 export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'sha256: 64 lowercase hex digits');
 
 export const GoldenSchema = z.object({
@@ -39,7 +50,7 @@ export const UnsignedManifestSchema = z.object({
   name: ModelNameSchema,
   /** Strictly increasing per model name. */
   version: z.number().int().positive(),
-  /** Model variant (issue 7: fp32/fp16/per-profile builds); `default` until then. */
+  /** Which build of the version this is (fp32/fp16/per-profile); devices accept those their profile lists. */
   variant: z.string().min(1).max(64).default('default'),
   artifact: z.object({
     sha256: Sha256Schema,

@@ -1,15 +1,18 @@
 /**
- * Model versions: push (raw ONNX body, or multipart with a sample input) and read. The body is size-capped
- * while it streams in, before anything is parsed.
+ * Model versions: push (raw ONNX body, or multipart with a sample input) and read; variants of a version
+ * (`?variant=` on a new version, or added to an existing one), each its own signed manifest and artifact.
+ * The body is size-capped while it streams in, before anything is parsed.
  */
+import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
-import { ModelNameSchema } from '../../shared/manifest.js';
+import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
 import { lineageOf } from '../registry/lineage.js';
 import { parseAlias } from '../registry/models.js';
+import { versionView } from '../registry/variants.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
@@ -36,7 +39,79 @@ function versionRef(raw: string): number | string {
 }
 
 const SetAliasSchema = z.object({ version: z.number().int().positive() }).strict();
-const PushQuerySchema = z.object({ expiresInDays: z.coerce.number().gt(0).max(3650).optional() });
+const ExpiresSchema = z.coerce.number().gt(0).max(3650).optional();
+const PushQuerySchema = z.object({
+  expiresInDays: ExpiresSchema,
+  /** The new version's variant (`default` when absent). */
+  variant: VariantNameSchema.optional(),
+});
+const AddVariantQuerySchema = z.object({ expiresInDays: ExpiresSchema });
+
+/** The push query, or a 400 naming the bad parameter. */
+function pushQuery<T extends z.ZodObject>(schema: T, c: Context<Env>): z.infer<T> {
+  const parsed = schema.safeParse(c.req.query());
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = String(issue.path[0] ?? '');
+  if (key === 'expiresInDays')
+    throw new ValidationError(`expiresInDays must be a number in (0, 3650], got '${c.req.query(key)}'`);
+  throw new ValidationError(`invalid ${key} '${c.req.query(key)}': ${issue.message}`, {
+    code: key === 'variant' ? 'invalid_variant' : 'invalid_input',
+  });
+}
+
+function variantParam(raw: string): string {
+  const parsed = VariantNameSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new ValidationError(`invalid variant '${raw}': ${parsed.error.issues[0]?.message}`, {
+      code: 'invalid_variant',
+    });
+  return parsed.data;
+}
+
+/** The model bytes and what came with them: a raw ONNX body, or multipart (model, sampleInput, referenceStats). */
+async function readUpload(
+  c: Context<Env>,
+): Promise<{ bytes: Uint8Array; sample: SampleInput | undefined; referenceStats: unknown }> {
+  const contentType = c.req.header('content-type') ?? '';
+  let bytes: Uint8Array;
+  let sample: SampleInput | undefined;
+  let referenceStats: unknown;
+  if (contentType.startsWith('multipart/form-data')) {
+    let form: Awaited<ReturnType<typeof c.req.parseBody>>;
+    try {
+      form = await c.req.parseBody();
+    } catch (err) {
+      throw new ValidationError(`the multipart body cannot be parsed: ${(err as Error).message}`);
+    }
+    const model = form['model'];
+    if (!(model instanceof File))
+      throw new ValidationError('multipart body needs a file field named "model"');
+    bytes = new Uint8Array(await model.arrayBuffer());
+    const statsField = form['referenceStats'];
+    if (statsField !== undefined) {
+      const text = typeof statsField === 'string' ? statsField : await (statsField as File).text();
+      try {
+        referenceStats = JSON.parse(text);
+      } catch (err) {
+        throw new ValidationError(`referenceStats is not JSON: ${(err as Error).message}`, {
+          code: 'invalid_reference_stats',
+        });
+      }
+    }
+    const sampleField = form['sampleInput'];
+    if (sampleField !== undefined) {
+      sample = parseSample(
+        typeof sampleField === 'string' ? sampleField : await (sampleField as File).text(),
+      );
+    }
+  } else {
+    bytes = new Uint8Array(await c.req.arrayBuffer());
+  }
+  if (bytes.length === 0)
+    throw new ValidationError('the request has no model bytes', { code: 'invalid_model' });
+  return { bytes, sample, referenceStats };
+}
 
 function parseSample(text: string): SampleInput {
   let raw: unknown;
@@ -56,76 +131,70 @@ function parseSample(text: string): SampleInput {
   return parsed.data;
 }
 
+async function aliasesOf(deps: ApiDeps, name: string, version: number) {
+  return Object.values(await deps.models.aliases(name))
+    .filter((a) => a.version === version)
+    .map((a) => a.alias);
+}
+
 export function modelRoutes(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
   const maxBytes = deps.models.maxModelBytes;
 
-  app.post(
-    '/models/:name/versions',
-    requireRole(deps.tokens, 'operator'),
-    bodyLimit({
-      // Multipart adds a little framing and the sample input around the model.
-      maxSize: maxBytes + 16 * 1024 * 1024,
-      onError: () => {
-        throw new TooLargeError(`request body exceeds the fleet's model limit of ${maxBytes} bytes`);
+  // Multipart adds a little framing and the sample input around the model.
+  const uploadLimit = bodyLimit({
+    maxSize: maxBytes + 16 * 1024 * 1024,
+    onError: () => {
+      throw new TooLargeError(`request body exceeds the fleet's model limit of ${maxBytes} bytes`);
+    },
+  });
+
+  app.post('/models/:name/versions', requireRole(deps.tokens, 'operator'), uploadLimit, async (c) => {
+    const name = modelName(c.req.param('name'));
+    const { expiresInDays, variant } = pushQuery(PushQuerySchema, c);
+    const { bytes, sample, referenceStats } = await readUpload(c);
+    const record = await deps.models.push(name, bytes, {
+      actor: c.get('principal').name,
+      variant,
+      sample,
+      expiresInDays,
+      referenceStats,
+    });
+    deps.log.info(
+      {
+        model: name,
+        version: record.version,
+        variant: record.manifest.variant,
+        sha256: record.artifact.sha256,
       },
-    }),
+      'model version registered',
+    );
+    return c.json({ ...versionView(record), aliases: [] }, 201);
+  });
+
+  app.post(
+    '/models/:name/versions/:version/variants/:variant',
+    requireRole(deps.tokens, 'operator'),
+    uploadLimit,
     async (c) => {
       const name = modelName(c.req.param('name'));
-      const daysRaw = c.req.query('expiresInDays');
-      const pushQuery = PushQuerySchema.safeParse({ expiresInDays: daysRaw });
-      if (!pushQuery.success) {
-        throw new ValidationError(`expiresInDays must be a number in (0, 3650], got '${daysRaw}'`);
-      }
-      const expiresInDays = pushQuery.data.expiresInDays;
-      const contentType = c.req.header('content-type') ?? '';
-      let bytes: Uint8Array;
-      let sample: SampleInput | undefined;
-      let referenceStats: unknown;
-      if (contentType.startsWith('multipart/form-data')) {
-        let form: Awaited<ReturnType<typeof c.req.parseBody>>;
-        try {
-          form = await c.req.parseBody();
-        } catch (err) {
-          throw new ValidationError(`the multipart body cannot be parsed: ${(err as Error).message}`);
-        }
-        const model = form['model'];
-        if (!(model instanceof File))
-          throw new ValidationError('multipart body needs a file field named "model"');
-        bytes = new Uint8Array(await model.arrayBuffer());
-        const statsField = form['referenceStats'];
-        if (statsField !== undefined) {
-          const text = typeof statsField === 'string' ? statsField : await (statsField as File).text();
-          try {
-            referenceStats = JSON.parse(text);
-          } catch (err) {
-            throw new ValidationError(`referenceStats is not JSON: ${(err as Error).message}`, {
-              code: 'invalid_reference_stats',
-            });
-          }
-        }
-        const sampleField = form['sampleInput'];
-        if (sampleField !== undefined) {
-          sample = parseSample(
-            typeof sampleField === 'string' ? sampleField : await (sampleField as File).text(),
-          );
-        }
-      } else {
-        bytes = new Uint8Array(await c.req.arrayBuffer());
-      }
-      if (bytes.length === 0)
-        throw new ValidationError('the request has no model bytes', { code: 'invalid_model' });
-      const record = await deps.models.push(name, bytes, {
+      const variant = variantParam(c.req.param('variant'));
+      const { expiresInDays } = pushQuery(AddVariantQuerySchema, c);
+      const version = (await deps.models.resolve(name, versionRef(c.req.param('version')))).version;
+      const { bytes, sample, referenceStats } = await readUpload(c);
+      const record = await deps.models.addVariant(name, version, bytes, {
         actor: c.get('principal').name,
+        variant,
         sample,
         expiresInDays,
         referenceStats,
       });
+      const added = record.addedVariants!.at(-1)!;
       deps.log.info(
-        { model: name, version: record.version, sha256: record.artifact.sha256 },
-        'model version registered',
+        { model: name, version, variant, sha256: added.artifact.sha256 },
+        'model variant registered',
       );
-      return c.json({ ...record, aliases: [] }, 201);
+      return c.json({ ...versionView(record), aliases: await aliasesOf(deps, name, version) }, 201);
     },
   );
 
@@ -134,16 +203,15 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
   );
 
   app.get('/models/:name/versions', requireRole(deps.tokens, 'viewer'), async (c) =>
-    c.json({ versions: await deps.models.listVersions(modelName(c.req.param('name'))) }),
+    c.json({
+      versions: (await deps.models.listVersions(modelName(c.req.param('name')))).map(versionView),
+    }),
   );
 
   app.get('/models/:name/versions/:version', requireRole(deps.tokens, 'viewer'), async (c) => {
     const name = modelName(c.req.param('name'));
     const record = await deps.models.resolve(name, versionRef(c.req.param('version')));
-    const aliases = Object.values(await deps.models.aliases(name))
-      .filter((a) => a.version === record.version)
-      .map((a) => a.alias);
-    return c.json({ ...record, aliases });
+    return c.json({ ...versionView(record), aliases: await aliasesOf(deps, name, record.version) });
   });
 
   app.get('/models/:name/versions/:version/lineage', requireRole(deps.tokens, 'viewer'), async (c) => {
@@ -179,11 +247,22 @@ export const modelRouteDocs: RouteDoc[] = [
     method: 'post',
     path: '/models/:name/versions',
     summary:
-      'Push an ONNX model (multipart: model, optional sample input); validated in ONNX Runtime and signed',
+      'Push an ONNX model as a new version (multipart: model, optional sample input; `variant` names its build); validated in ONNX Runtime and signed',
     access: 'operator',
     tag: 'models',
     bodyType: 'multipart/form-data',
     query: PushQuerySchema,
+    success: 201,
+  },
+  {
+    method: 'post',
+    path: '/models/:name/versions/:version/variants/:variant',
+    summary:
+      'Add a variant (another build: fp16, a per-profile build) to a version; same inputs and outputs as its other variants, signed on its own',
+    access: 'operator',
+    tag: 'models',
+    bodyType: 'multipart/form-data',
+    query: AddVariantQuerySchema,
     success: 201,
   },
   {
@@ -203,7 +282,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models/:name/versions/:version',
-    summary: 'One version (or an alias): manifest, lineage, aliases',
+    summary: 'One version (or an alias): manifest, variants, lineage, aliases',
     access: 'viewer',
     tag: 'models',
   },

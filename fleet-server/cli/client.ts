@@ -14,7 +14,13 @@ import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../drift/r
 import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
 import type { LineageView } from '../registry/lineage.js';
-import type { Alias, AliasRecord, ModelSummary, ModelVersionRecord } from '../registry/models.js';
+import type {
+  Alias,
+  AliasRecord,
+  ModelSummary,
+  ModelVersionView,
+  VariantRecord,
+} from '../registry/models.js';
 import type { PresetOptions } from '../rollouts/spec.js';
 import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
 import type { TrainingRunRecord } from '../training/runs.js';
@@ -25,7 +31,8 @@ export type Device = DeviceView;
 export type { SnapshotRecord, Task };
 export type TaskWithStats = Task & { stats: TaskStats };
 export type ImportResult = IngestResult & { task: Task; created: boolean };
-export type ModelVersion = ModelVersionRecord & { aliases: Alias[] };
+export type ModelVersion = ModelVersionView & { aliases: Alias[] };
+export type ModelVariant = VariantRecord;
 /** A version by number, or by alias (resolved by the fleet). */
 export type ModelRef = { name: string; version: number | Alias };
 export type { AliasRecord, LineageView };
@@ -140,7 +147,8 @@ export class ApiClient {
 
   /**
    * Push a model version: the raw ONNX bytes as `application/octet-stream`, or, with a sample input,
-   * multipart/form-data with the file field `model` and the JSON text field `sampleInput`.
+   * multipart/form-data with the file field `model` and the JSON text field `sampleInput`. With `addTo`, the
+   * file becomes variant `variant` of that existing version instead of a new version.
    */
   pushModel(
     name: string,
@@ -151,11 +159,20 @@ export class ApiClient {
       referenceStats?: string | undefined;
       expiresInDays?: number | undefined;
       fileName?: string;
+      /** The variant's name (`default` when absent). */
+      variant?: string | undefined;
+      /** An existing version (number or alias) to add the variant to. */
+      addTo?: number | Alias | undefined;
     } = {},
   ): Promise<ModelVersion> {
     const query = new URLSearchParams();
     if (options.expiresInDays !== undefined) query.set('expiresInDays', String(options.expiresInDays));
-    const path = `/api/v1/models/${encodeURIComponent(name)}/versions`;
+    let path = `/api/v1/models/${encodeURIComponent(name)}/versions`;
+    if (options.addTo !== undefined) {
+      path += `/${options.addTo}/variants/${encodeURIComponent(options.variant ?? 'default')}`;
+    } else if (options.variant !== undefined) {
+      query.set('variant', options.variant);
+    }
     // Copy into a fresh ArrayBuffer-backed view: Blob and fetch bodies reject SharedArrayBuffer views.
     const bytes = new Uint8Array(model);
     if (options.sampleInput === undefined && options.referenceStats === undefined) {
@@ -179,6 +196,10 @@ export class ApiClient {
 
   listModelVersions(name: string): Promise<{ versions: ModelVersion[] }> {
     return this.request('GET', `/api/v1/models/${encodeURIComponent(name)}/versions`);
+  }
+
+  getAliases(name: string): Promise<{ aliases: Partial<Record<Alias, AliasRecord>> }> {
+    return this.request('GET', `/api/v1/models/${encodeURIComponent(name)}/aliases`);
   }
 
   getModelVersion(ref: ModelRef): Promise<ModelVersion> {

@@ -3,7 +3,7 @@
  * commander reports it against the option it came from (a usage error, exit code 2).
  */
 import { InvalidArgumentError } from 'commander';
-import { ModelNameSchema } from '../../shared/manifest.js';
+import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 
 /** Tag keys as the fleet accepts them. */
 const TAG_KEY = /^[\w.-]{1,64}$/;
@@ -104,6 +104,27 @@ export function parseModelName(text: string): string {
     );
   }
   return text;
+}
+
+/** A variant name (`models push --variant`): what the registry accepts. */
+export function parseVariantName(text: string): string {
+  if (!VariantNameSchema.safeParse(text).success) {
+    throw new InvalidArgumentError(
+      `variant '${text}' must start with a lowercase letter or digit and contain only lowercase letters, digits, '.', '_' and '-' (at most 64)`,
+    );
+  }
+  return text;
+}
+
+/** A version on its own (`models push --version`): a positive integer or an alias. */
+export function parseVersionRef(text: string): number | VersionAlias {
+  if ((VERSION_ALIASES as readonly string[]).includes(text)) return text as VersionAlias;
+  if (!/^[1-9]\d*$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new InvalidArgumentError(
+      `version '${text}' must be a positive integer or ${VERSION_ALIASES.join(' / ')}`,
+    );
+  }
+  return Number(text);
 }
 
 /** `a,b,c` → ['a', 'b', 'c'], with no empty or repeated items. */

@@ -10,27 +10,49 @@
  * Aliases name the version a role points at: `candidate` (set by training), `production` (moved when a
  * rollout of a version completes, or by an operator's promote). A reference `name@<alias>` resolves to the
  * version behind it wherever a version is expected.
+ *
+ * Variants: a version holds one or more builds of the same model (fp32 and fp16, a build per profile), each
+ * its own artifact and signed manifest (`manifest.variant`). Every variant of a version has the same inputs and
+ * outputs, so rollouts, shadow comparisons and drift statistics mean the same whichever one a device runs.
+ * The record's `manifest`/`artifact` are the variant the version was created with (records written before
+ * variants existed are exactly that one variant, `default`); later ones are in `addedVariants` (variants.ts).
  */
 import { z } from 'zod';
 import { ReferenceStatsSchema } from '../../shared/drift/reference.js';
-import { NotFoundError, TooLargeError, ValidationError } from '../../shared/errors.js';
+import { ConflictError, NotFoundError, TooLargeError, ValidationError } from '../../shared/errors.js';
 import { MANIFEST_SCHEMA, type Manifest, ModelNameSchema, signManifest } from '../../shared/manifest.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
-import { inspectModel, type OrtApi, type SampleInput } from './inspect.js';
+import { type Inspection, inspectModel, type OrtApi, type SampleInput } from './inspect.js';
 import type { KeyRing } from './keys.js';
+import { ioDifference, MAX_VARIANTS, variantName, variantsOf } from './variants.js';
 
 export interface ModelVersionRecord {
   name: string;
   version: number;
   createdAt: string;
   createdBy: string;
+  /** The variant the version was created with (`manifest.variant`): its first. */
   manifest: Manifest;
   artifact: { sha256: string; size: number };
+  /** Variants added to the version later, in the order they were added; absent when there are none. */
+  addedVariants?: VariantRecord[];
   /** Where the version came from: set for versions trained by the fleet, null for pushed files. */
   lineage: Lineage | null;
 }
+
+/** One build of a version: its own artifact and signed manifest. */
+export interface VariantRecord {
+  variant: string;
+  createdAt: string;
+  createdBy: string;
+  manifest: Manifest;
+  artifact: { sha256: string; size: number };
+}
+
+/** A version as the API shows it: every variant listed, the first (the record's own manifest) included. */
+export type ModelVersionView = Omit<ModelVersionRecord, 'addedVariants'> & { variants: VariantRecord[] };
 
 /** A trained version's provenance: enough to reproduce it and to trace it back to device data. */
 export interface Lineage {
@@ -91,6 +113,19 @@ export function versionKey(name: string, version: number): string {
   return `${name}/${String(version).padStart(10, '0')}`;
 }
 
+/** What a push (of a new version, or of a variant) may say besides the model bytes. */
+export interface PushOptions {
+  actor: string;
+  /** The variant's name (`default` when absent). */
+  variant?: string | undefined;
+  sample?: SampleInput | undefined;
+  expiresInDays?: number | undefined;
+  /** Signed into the manifest (drift reference); trained versions have them. */
+  referenceStats?: unknown;
+  /** Signed into the manifest's labels. */
+  labels?: Record<string, string> | undefined;
+}
+
 export class ModelRegistry {
   private readonly lock = new KeyedMutex();
 
@@ -111,60 +146,127 @@ export class ModelRegistry {
   async push(
     name: string,
     bytes: Uint8Array,
-    options: {
-      actor: string;
-      sample?: SampleInput | undefined;
-      expiresInDays?: number | undefined;
-      /** Signed into the manifest (drift reference); trained versions have them. */
-      referenceStats?: unknown;
-      /** Signed into the manifest's labels. */
-      labels?: Record<string, string> | undefined;
+    options: PushOptions & {
       lineage?: Lineage | undefined;
     },
   ): Promise<ModelVersionRecord> {
     ModelNameSchema.parse(name);
-    if (bytes.length > this.options.maxModelBytes) {
-      throw new TooLargeError(
-        `model is ${bytes.length} bytes, the fleet accepts at most ${this.options.maxModelBytes}`,
-      );
-    }
+    const variant = variantName(options.variant);
+    this.checkSize(bytes);
     return this.lock.run(name, async () => {
       const inspection = await inspectModel(this.ort, bytes, options.sample);
       checkReferenceStats(options.referenceStats, inspection.inputs);
-      const artifact = await this.artifacts.put(bytes);
       const latest = await this.latest(name);
       const version = (latest?.version ?? 0) + 1;
-      const now = this.options.now();
-      const days = options.expiresInDays ?? this.options.manifestValidityDays;
-      const manifest = signManifest(
-        {
-          schema: MANIFEST_SCHEMA,
-          name,
-          version,
-          artifact: { sha256: artifact.sha256, size: artifact.size, mediaType: 'application/onnx' },
-          inputs: inspection.inputs,
-          outputs: inspection.outputs,
-          opset: inspection.opset,
-          createdAt: now.toISOString(),
-          expiresAt: new Date(now.getTime() + days * 86_400_000).toISOString(),
-          golden: inspection.golden,
-          referenceStats: options.referenceStats ?? null,
-          labels: options.labels ?? {},
-        },
-        this.keys.signing,
-      );
+      const built = await this.build(name, version, variant, bytes, inspection, options);
       const record: ModelVersionRecord = {
         name,
         version,
-        createdAt: now.toISOString(),
-        createdBy: options.actor,
-        manifest,
-        artifact,
+        createdAt: built.createdAt,
+        createdBy: built.createdBy,
+        manifest: built.manifest,
+        artifact: built.artifact,
         lineage: options.lineage ?? null,
       };
       await this.versions.put(versionKey(name, version), record);
       return record;
     });
+  }
+
+  /**
+   * Add a variant to an existing version: its own artifact and signed manifest under the same name and version.
+   * Refused when the version already has a variant of that name (ConflictError), or when the model's inputs or
+   * outputs differ from the version's (ValidationError naming the difference). Drift statistics and labels
+   * carry over from the version's first variant unless given.
+   */
+  async addVariant(
+    name: string,
+    version: number,
+    bytes: Uint8Array,
+    options: PushOptions & { variant: string },
+  ): Promise<ModelVersionRecord> {
+    ModelNameSchema.parse(name);
+    const variant = variantName(options.variant);
+    this.checkSize(bytes);
+    return this.lock.run(name, async () => {
+      const record = await this.get(name, version);
+      const existing = variantsOf(record);
+      if (existing.some((v) => v.variant === variant)) {
+        throw new ConflictError(
+          `${name}@${version} already has a variant '${variant}'; push a new version to change it`,
+          'variant_exists',
+        );
+      }
+      if (existing.length >= MAX_VARIANTS) {
+        throw new ConflictError(
+          `${name}@${version} already has ${existing.length} variants, the most a version may hold`,
+          'too_many_variants',
+        );
+      }
+      const inspection = await inspectModel(this.ort, bytes, options.sample);
+      const base = record.manifest;
+      const io = ioDifference(base, inspection);
+      if (io) {
+        throw new ValidationError(
+          `variant '${variant}' does not fit ${name}@${version}: ${io} (every variant of a version has the same inputs and outputs)`,
+          { code: 'variant_io_mismatch' },
+        );
+      }
+      const referenceStats = options.referenceStats ?? base.referenceStats;
+      checkReferenceStats(referenceStats, inspection.inputs);
+      const built = await this.build(name, version, variant, bytes, inspection, {
+        ...options,
+        referenceStats,
+        labels: options.labels ?? base.labels,
+      });
+      const next: ModelVersionRecord = {
+        ...record,
+        addedVariants: [...(record.addedVariants ?? []), built],
+      };
+      await this.versions.put(versionKey(name, version), next);
+      return next;
+    });
+  }
+
+  private checkSize(bytes: Uint8Array): void {
+    if (bytes.length > this.options.maxModelBytes) {
+      throw new TooLargeError(
+        `model is ${bytes.length} bytes, the fleet accepts at most ${this.options.maxModelBytes}`,
+      );
+    }
+  }
+
+  /** Store the artifact and sign the variant's manifest (the model was inspected already). */
+  private async build(
+    name: string,
+    version: number,
+    variant: string,
+    bytes: Uint8Array,
+    inspection: Inspection,
+    options: PushOptions,
+  ): Promise<VariantRecord> {
+    const artifact = await this.artifacts.put(bytes);
+    const now = this.options.now();
+    const days = options.expiresInDays ?? this.options.manifestValidityDays;
+    const manifest = signManifest(
+      {
+        schema: MANIFEST_SCHEMA,
+        name,
+        version,
+        variant,
+        artifact: { sha256: artifact.sha256, size: artifact.size, mediaType: 'application/onnx' },
+        inputs: inspection.inputs,
+        outputs: inspection.outputs,
+        opset: inspection.opset,
+        createdAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + days * 86_400_000).toISOString(),
+        golden: inspection.golden,
+        referenceStats: options.referenceStats ?? null,
+        labels: options.labels ?? {},
+      },
+      this.keys.signing,
+    );
+    return { variant, createdAt: now.toISOString(), createdBy: options.actor, manifest, artifact };
   }
 
   async latest(name: string): Promise<ModelVersionRecord | undefined> {

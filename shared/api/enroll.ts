@@ -6,10 +6,17 @@ import { z } from 'zod';
 import { FirmwareProfileSchema } from '../firmware-profile.js';
 import { DeviceIdSchema } from '../protocol/topics.js';
 
+/** Device tags as a device may request them: a handful of short `key=value` pairs. */
+export const DeviceTagsSchema = z
+  .record(z.string().regex(/^[\w.-]{1,64}$/, 'tag keys: letters, digits, _ . -'), z.string().max(256))
+  .refine((tags) => Object.keys(tags).length <= 32, 'at most 32 tags');
+
 export const EnrollRequestSchema = z.object({
   token: z.string().min(8).max(256),
   /** Requested firmware profile; overrides the token's profile when given. */
   profile: z.string().max(64).optional(),
+  /** Tags the device asks for (set at install time); the token's tags win where both name a key. */
+  tags: DeviceTagsSchema.optional(),
   /** Facts the device reports about itself. */
   facts: z
     .object({

@@ -1,13 +1,14 @@
 /**
- * `edgefleet models push|list|show|promote|lineage`: the model registry. `push` sends the ONNX file as is, or, with a
- * sample input (for models whose golden I/O needs concrete shapes), as multipart with the sample's JSON text.
+ * `edgefleet models push|list|versions|show|promote|lineage`: the model registry. `push` sends the ONNX file as
+ * is, or, with a sample input (for models whose golden I/O needs concrete shapes), as multipart with the
+ * sample's JSON text; `--variant` names the build, `--add-to` adds it to an existing version.
  * Local files are checked before anything is sent, and failures name the path.
  */
 import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { TensorSpec } from '../../../shared/tensors.js';
-import type { LineageView, ModelRef, ModelVersion } from '../client.js';
+import type { LineageView, ModelRef, ModelVariant, ModelVersion } from '../client.js';
 import type { CliContext } from '../context.js';
 import { fields, formatBytes, formatMetrics, formatModelRef, indent, orDash, table } from '../format.js';
 import { CliError } from '../io.js';
@@ -15,6 +16,8 @@ import {
   parseModelName,
   parseModelRef,
   parsePositiveNumber,
+  parseVariantName,
+  parseVersionRef,
   VERSION_ALIASES,
   type VersionAlias,
 } from '../parse.js';
@@ -24,9 +27,22 @@ export function registerModels(program: Command, ctx: CliContext): void {
 
   models
     .command('push')
-    .description('register a new version of a model from an ONNX file (the fleet validates and signs it)')
+    .description(
+      'register a new version of a model from an ONNX file, or another variant of an existing version (the fleet validates and signs it)',
+    )
     .argument('<file>', 'ONNX model file')
     .requiredOption('--name <name>', 'model name (lowercase letters, digits, . _ -)', parseModelName)
+    .option(
+      '--variant <variant>',
+      "which build this is (e.g. fp16, or a per-profile build): devices get the first variant their profile accepts (default 'default')",
+      parseVariantName,
+    )
+    // Not `--version`: that is the program's own flag, which commander reads wherever it appears.
+    .option(
+      '--add-to <version>',
+      'add the file as a variant of this existing version (number or alias) instead of a new version; needs --variant',
+      parseVersionRef,
+    )
     .option(
       '--sample-input <file>',
       'JSON {"inputs":[{"name","shape",["data"]}]} used to compute golden outputs (needed for symbolic dims)',
@@ -49,10 +65,17 @@ export function registerModels(program: Command, ctx: CliContext): void {
           sampleInput?: string;
           referenceStats?: string;
           expiresInDays?: number;
+          variant?: string;
+          addTo?: number | VersionAlias;
           json?: boolean;
         },
         command: Command,
       ) => {
+        if (options.addTo !== undefined && options.variant === undefined) {
+          throw new CliError(
+            '--add-to adds a variant to an existing version: name the variant with --variant',
+          );
+        }
         const model = await readLocal(ctx, file, 'model file');
         let sampleInput: string | undefined;
         if (options.sampleInput !== undefined) {
@@ -83,10 +106,19 @@ export function registerModels(program: Command, ctx: CliContext): void {
           referenceStats,
           expiresInDays: options.expiresInDays,
           fileName: basename(file),
+          variant: options.variant,
+          addTo: options.addTo,
         });
         if (options.json) return ctx.printJson(pushed);
+        if (options.addTo !== undefined) {
+          const added = pushed.variants.find((v) => v.variant === options.variant) ?? pushed.variants.at(-1)!;
+          return ctx.out(
+            `added variant ${added.variant} to ${pushed.name} v${pushed.version} (sha256 ${added.artifact.sha256}, ${added.artifact.size} bytes); variants: ${pushed.variants.map((v) => v.variant).join(', ')}\n`,
+          );
+        }
+        const variant = options.variant && options.variant !== 'default' ? ` variant ${options.variant}` : '';
         ctx.out(
-          `pushed ${pushed.name} v${pushed.version} (sha256 ${pushed.artifact.sha256}, ${pushed.artifact.size} bytes)\n`,
+          `pushed ${pushed.name} v${pushed.version}${variant} (sha256 ${pushed.artifact.sha256}, ${pushed.artifact.size} bytes)\n`,
         );
       },
     );
@@ -109,6 +141,35 @@ export function registerModels(program: Command, ctx: CliContext): void {
             orDash(m.candidate),
             String(m.versionCount),
             m.updatedAt,
+          ]),
+        ),
+      );
+    });
+
+  models
+    .command('versions')
+    .description("a model's versions, with their variants and aliases")
+    .argument('<name>', 'model name', parseModelName)
+    .option('--json', 'print the API response as JSON')
+    .action(async (name: string, options: { json?: boolean }, command: Command) => {
+      const client = ctx.connect(command);
+      const result = await client.listModelVersions(name);
+      if (options.json) return ctx.printJson(result);
+      const aliases = await client.getAliases(name);
+      ctx.out(
+        table(
+          ['VERSION', 'VARIANTS', 'ALIASES', 'CREATED', 'BY'],
+          result.versions.map((v) => [
+            String(v.version),
+            v.variants.map((x) => x.variant).join(', '),
+            orDash(
+              Object.values(aliases.aliases)
+                .filter((a) => a?.version === v.version)
+                .map((a) => a!.alias)
+                .join(', '),
+            ),
+            v.createdAt,
+            v.createdBy,
           ]),
         ),
       );
@@ -214,7 +275,7 @@ export function modelVersionDetail(v: ModelVersion): string {
     ['sha256', v.artifact.sha256],
     ['size', `${v.artifact.size} bytes (${formatBytes(v.artifact.size)})`],
     ['aliases', orDash(v.aliases?.join(', '))],
-    ['variant', m.variant],
+    ['variants', v.variants.map((x) => x.variant).join(', ')],
     ['opset', String(m.opset)],
     ['signed by', m.signatures.map((s) => s.keyid.slice(0, 16)).join(', ')],
     [
@@ -233,6 +294,7 @@ export function modelVersionDetail(v: ModelVersion): string {
         specs.map((s) => [s.name, s.dtype, `[${s.shape.join(', ')}]`]),
       ),
     );
+  if (v.variants.length > 1) text += `\nvariants:\n${indent(variantTable(v.variants))}`;
   text += `\ninputs:\n${tensors(m.inputs)}`;
   text += `\noutputs:\n${tensors(m.outputs)}`;
   const l = v.lineage;
@@ -258,6 +320,19 @@ export function modelVersionDetail(v: ModelVersion): string {
     )}`;
   }
   return text;
+}
+
+function variantTable(variants: readonly ModelVariant[]): string {
+  return table(
+    ['VARIANT', 'SHA256', 'SIZE', 'CREATED', 'BY'],
+    variants.map((x) => [
+      x.variant,
+      x.artifact.sha256,
+      formatBytes(x.artifact.size),
+      x.createdAt,
+      x.createdBy,
+    ]),
+  );
 }
 
 export async function readLocal(ctx: CliContext, path: string, what: string): Promise<Buffer> {

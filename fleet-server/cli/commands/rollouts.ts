@@ -269,9 +269,17 @@ export function rolloutDetail(r: Rollout): string {
     )}`;
   }
   if (r.devices.length === 0) return text;
+  // Which variant each device installs, when that says something: not every device on `default`.
+  const variants = r.devices.some((d) => d.variant !== undefined && d.variant !== 'default');
   text += `\n${table(
-    ['DEVICE', 'STATE', 'PROVIDER', 'REASON'],
-    r.devices.map((d) => [d.deviceId, d.state, orDash(d.executionProvider), formatReason(d.reason)]),
+    ['DEVICE', ...(variants ? ['VARIANT'] : []), 'STATE', 'PROVIDER', 'REASON'],
+    r.devices.map((d) => [
+      d.deviceId,
+      ...(variants ? [orDash(d.variant)] : []),
+      d.state,
+      orDash(d.executionProvider),
+      formatReason(d.reason),
+    ]),
   )}`;
   return text;
 }

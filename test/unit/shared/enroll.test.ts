@@ -40,4 +40,14 @@ describe('enrollment exchange', () => {
       );
     }
   });
+
+  it('a request may ask for a few well-formed tags', () => {
+    const request = (tags: unknown) => EnrollRequestSchema.safeParse({ token: 'eft_12345678', tags });
+    expect(request({ ring: 'canary', 'room.no': '2' }).success).toBe(true);
+    expect(request({ 'bad key': 'x' }).success).toBe(false);
+    expect(request({ ring: 'x'.repeat(257) }).success).toBe(false);
+    expect(request(Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']))).success).toBe(
+      false,
+    );
+  });
 });

@@ -277,6 +277,118 @@ describe('models', () => {
   });
 });
 
+describe('models: variants', () => {
+  const fp16 = (v = modelVersion()) => ({
+    variant: 'fp16',
+    createdAt: '2026-01-02T10:00:00.000Z',
+    createdBy: 'ops',
+    manifest: {
+      ...v.manifest,
+      variant: 'fp16',
+      artifact: { ...v.manifest.artifact, sha256: 'f'.repeat(64) },
+    },
+    artifact: { sha256: 'f'.repeat(64), size: 300 },
+  });
+  const withFp16 = () => {
+    const v = modelVersion();
+    return modelVersion({ variants: [...v.variants, fp16(v)] });
+  };
+  const file = () => {
+    const path = join(emptyDir(), 'model.onnx');
+    writeFileSync(path, Buffer.from([8, 7]));
+    return path;
+  };
+
+  it('push --variant creates a version with that variant', async () => {
+    api.on('POST /api/v1/models/demo/versions', { status: 201, json: modelVersion() });
+    const run = await cli('models', 'push', file(), '--name', 'demo', '--variant', 'fp16');
+    expect(run.code).toBe(0);
+    expect(only(api).query.get('variant')).toBe('fp16');
+    expect(run.stdout).toBe(`pushed demo v3 variant fp16 (sha256 ${SHA}, 535 bytes)\n`);
+  });
+
+  it('push --add-to --variant adds the variant to that version', async () => {
+    api.on('POST /api/v1/models/demo/versions/3/variants/fp16', { status: 201, json: withFp16() });
+    const run = await cli('models', 'push', file(), '--name', 'demo', '--add-to', '3', '--variant', 'fp16');
+    expect(run.code).toBe(0);
+    const req = only(api);
+    expect(req.headers['content-type']).toBe('application/octet-stream');
+    expect(req.query.get('variant')).toBeNull();
+    expect(run.stdout).toBe(
+      `added variant fp16 to demo v3 (sha256 ${'f'.repeat(64)}, 300 bytes); variants: default, fp16\n`,
+    );
+  });
+
+  it('push --add-to without --variant, or a bad variant name, fails before any request', async () => {
+    const path = file();
+    const noVariant = await cli('models', 'push', path, '--name', 'demo', '--add-to', '3');
+    expect(noVariant.code).toBe(1);
+    expect(noVariant.stderr).toBe(
+      'edgefleet: --add-to adds a variant to an existing version: name the variant with --variant\n',
+    );
+    const bad = await cli('models', 'push', path, '--name', 'demo', '--variant', 'FP16');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/variant 'FP16' must start with a lowercase letter/);
+    const badVersion = await cli(
+      'models',
+      'push',
+      path,
+      '--name',
+      'demo',
+      '--add-to',
+      'latest',
+      '--variant',
+      'x',
+    );
+    expect(badVersion.stderr).toMatch(
+      /version 'latest' must be a positive integer or production \/ candidate/,
+    );
+    expect(api.requests).toEqual([]);
+  });
+
+  it('a refused variant is shown as the server says it', async () => {
+    const message = "demo@3 already has a variant 'fp16'; push a new version to change it";
+    api.on('POST /api/v1/models/demo/versions/3/variants/fp16', {
+      status: 409,
+      json: { error: { code: 'variant_exists', message } },
+    });
+    const run = await cli('models', 'push', file(), '--name', 'demo', '--add-to', '3', '--variant', 'fp16');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`edgefleet: ${message} (variant_exists, HTTP 409)\n`);
+  });
+
+  it('versions lists each version with its variants and aliases; show lists the variants', async () => {
+    api.on('GET /api/v1/models/demo/versions', {
+      json: { versions: [modelVersion({ version: 2 }), withFp16()] },
+    });
+    api.on('GET /api/v1/models/demo/aliases', {
+      json: { aliases: { production: { name: 'demo', alias: 'production', version: 2 } } },
+    });
+    const run = await cli('models', 'versions', 'demo');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      'VERSION  VARIANTS       ALIASES     CREATED                   BY\n' +
+        '2        default        production  2026-01-01T10:00:00.000Z  bootstrap-admin\n' +
+        '3        default, fp16  -           2026-01-01T10:00:00.000Z  bootstrap-admin\n',
+    );
+
+    api.on('GET /api/v1/models/demo/versions/3', { json: withFp16() });
+    const show = await cli('models', 'show', 'demo@3');
+    expect(show.stdout).toContain('variants:   default, fp16');
+    expect(show.stdout).toMatch(new RegExp(`fp16\\s+${'f'.repeat(64)}\\s+300 B`));
+  });
+
+  it('rollout status shows which variant each device installs when they differ', async () => {
+    const r = rollout(['active', 'pending']);
+    r.devices[1]!.variant = 'fp16';
+    api.on('GET /api/v1/rollouts/ro-1', { json: r });
+    const run = await cli('rollout', 'status', 'ro-1');
+    expect(run.stdout).toMatch(/DEVICE\s+VARIANT\s+STATE\s+PROVIDER\s+REASON/);
+    expect(run.stdout).toMatch(/dev-000\s+default\s+active\s+cpu/);
+    expect(run.stdout).toMatch(/dev-100\s+fp16\s+pending/);
+  });
+});
+
 describe('rollouts', () => {
   it('create by devices sends the ids and prints the rollout id', async () => {
     api.on('POST /api/v1/rollouts', { status: 201, json: rollout(['pending', 'pending']) });

@@ -22,7 +22,7 @@ export function device(overrides: Partial<Device> = {}): Device {
 }
 
 export function modelVersion(overrides: Partial<ModelVersion> = {}): ModelVersion {
-  return {
+  const version: Omit<ModelVersion, 'variants'> = {
     name: 'demo',
     version: 3,
     createdAt: '2026-01-01T10:00:00.000Z',
@@ -50,8 +50,15 @@ export function modelVersion(overrides: Partial<ModelVersion> = {}): ModelVersio
       labels: {},
       signatures: [{ keyid: 'f4a48f03378108bb'.padEnd(64, '0'), sig: 'c2ln' }],
     },
-    ...overrides,
   };
+  const first = {
+    variant: 'default',
+    createdAt: version.createdAt,
+    createdBy: version.createdBy,
+    manifest: version.manifest,
+    artifact: version.artifact,
+  };
+  return { ...version, variants: [first], ...overrides };
 }
 
 export function rollout(
