@@ -1,13 +1,14 @@
 /**
- * `edgefleet-agent enroll|run`. Thin: parses arguments, calls enroll() or startAgent(), prints the lines
- * operators and tests rely on (`enrolled device …`, `edgefleet-agent ready device=… api=…`).
+ * `edgefleet-agent enroll|run|doctor`. Thin: parses arguments, calls enroll(), startAgent() or runDoctor(),
+ * prints the lines operators and tests rely on (`enrolled device …`, `edgefleet-agent ready device=… api=…`).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { EdgefleetError } from '../shared/errors.js';
 import { UPDATE_STATES, type UpdateState } from '../shared/protocol/messages.js';
-import { AGENT_VERSION } from './config.js';
+import { formatReport } from './doctor-checks.js';
 import { enroll } from './enroll.js';
 import { startAgent } from './main.js';
+import { versionLine } from './version.js';
 
 function rate(value: string): number {
   const n = Number(value);
@@ -22,8 +23,19 @@ function int(value: string): number {
   return n;
 }
 
+/** `site=lab,ring=canary` → { site: 'lab', ring: 'canary' } (the fleet validates keys and values). */
+function tagList(value: string): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const pair of value.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`'${pair}' is not key=value`);
+    tags[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return tags;
+}
+
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('edgefleet-agent').version(AGENT_VERSION).description('edgefleet device agent');
+  const program = new Command('edgefleet-agent').version(versionLine()).description('edgefleet device agent');
 
   program
     .command('enroll')
@@ -32,9 +44,31 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--token <token>', 'enrollment token from `edgefleet enroll-token create`')
     .option('--data-dir <dir>', 'agent data directory', './edgefleet-agent-data')
     .option('--profile <id>', 'firmware profile (defaults to the token profile)')
-    .action(async (opts: { server: string; token: string; dataDir: string; profile?: string }) => {
+    .option('--tags <k=v,...>', "tags to add to the device (the token's tags win on a clash)", tagList)
+    .action(async (opts: Parameters<typeof enroll>[0]) => {
       const result = await enroll(opts);
       process.stdout.write(`enrolled device ${result.deviceId} (profile ${result.profile.id})\n`);
+    });
+
+  program
+    .command('doctor')
+    .description(
+      'check this device for the agent: arch, glibc, profile, execution providers, disk, clock, fleet',
+    )
+    .option('--data-dir <dir>', 'agent data directory', './edgefleet-agent-data')
+    .option('--server <url>', 'fleet server to check against (default: the one the device enrolled with)')
+    .option('--json', 'print the results as JSON')
+    .action(async (opts: { dataDir: string; server?: string; json?: boolean }) => {
+      // Imported when doctor runs: they load ONNX Runtime's native library (see version.ts on why that matters).
+      const [{ runDoctor }, { OrtRuntime }] = await Promise.all([
+        import('./doctor.js'),
+        import('./runtime/ort.js'),
+      ]);
+      const result = await runDoctor(opts, {
+        runtime: (scratchDir) => new OrtRuntime({ dataDir: scratchDir }),
+      });
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+      process.exitCode = result.ok ? 0 : 1;
     });
 
   program
