@@ -5,6 +5,7 @@
 const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> = {
   console: () => import('./console.js'),
   drift: () => import('./drift.js'),
+  footprint: () => import('./footprint.js'),
   inference: () => import('./inference.js'),
   ingestion: () => import('./ingestion.js'),
   shadow: () => import('./shadow.js'),
