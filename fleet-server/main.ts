@@ -107,7 +107,13 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       policy: new AccessPolicy(serverSecret, devices),
       log,
     });
-    closers.push(() => broker.close());
+    // Closed before the fleet's own link at shutdown (see below), and here too if startup fails before that.
+    let brokerClosed: Promise<void> | undefined;
+    const closeBroker = () => {
+      brokerClosed ??= broker.close();
+      return brokerClosed;
+    };
+    closers.push(closeBroker);
     const mqttUrl = `mqtt://${reachableHost(config.mqttHost)}:${broker.port}`;
 
     const ort = await import('onnxruntime-node');
@@ -167,7 +173,14 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
           .catch((err) => log.error({ err }, 'count failed'));
       },
     });
-    closers.push(() => link.close());
+    // The broker goes first: devices stop publishing (what the broker has not acknowledged stays in their
+    // outboxes), then the link finishes handling what it already received, and only then the store closes.
+    // Closing the link first lost every message devices sent in between: the broker acknowledged them with
+    // nobody subscribed.
+    closers.push(async () => {
+      await closeBroker();
+      await link.close();
+    });
     const telemetryWindows = new TelemetryWindows(db.collection<TelemetryWindow>('telemetry-windows'), {
       now,
     });

@@ -88,13 +88,26 @@ export async function connectFleetLink(options: {
     if (where.channel !== 'samples') return dispatch(topic, where, payload);
     // Sample batches travel gzip-compressed; cap what they may inflate to (a small payload can be a bomb).
     // Inflated on libuv's thread pool, off the event loop: ingestion's heaviest step runs beside the rest.
-    gunzip(payload, { maxOutputLength: options.maxSampleBatchBytes }, (err, body) => {
-      if (err) {
-        return reject(err.name === 'RangeError' ? 'oversize_batch' : 'invalid_message', topic, err.message);
-      }
-      dispatch(topic, where, body);
-    });
+    track(
+      new Promise<void>((done) => {
+        gunzip(payload, { maxOutputLength: options.maxSampleBatchBytes }, (err, body) => {
+          if (err) {
+            reject(err.name === 'RangeError' ? 'oversize_batch' : 'invalid_message', topic, err.message);
+            return done();
+          }
+          dispatch(topic, where, body);
+          done();
+        });
+      }),
+    );
   });
+
+  /** Messages still being handled: close() waits for them, so none is cut off by the store closing. */
+  const inflight = new Set<Promise<void>>();
+  function track(work: Promise<void>): void {
+    inflight.add(work);
+    void work.finally(() => inflight.delete(work));
+  }
 
   function dispatch(topic: string, where: NonNullable<ReturnType<typeof parseTopic>>, body: Buffer): void {
     if (!handlers) return;
@@ -137,10 +150,12 @@ export async function connectFleetLink(options: {
         assertNever(message, 'message type');
         return;
     }
-    handled.catch((err) => {
-      rejected.set('handler_error', (rejected.get('handler_error') ?? 0) + 1);
-      log.error({ err, topic }, 'device message handler failed');
-    });
+    track(
+      handled.catch((err) => {
+        rejected.set('handler_error', (rejected.get('handler_error') ?? 0) + 1);
+        log.error({ err, topic }, 'device message handler failed');
+      }),
+    );
   }
 
   return {
@@ -156,7 +171,10 @@ export async function connectFleetLink(options: {
       await client.publishAsync(topics.commands(deviceId), encodeMessage(command), { qos: 1 });
     },
     async close() {
-      await client.endAsync();
+      // Without a broker (it closes first at shutdown) there is nothing to wait for: end at once.
+      await client.endAsync(!client.connected);
+      // Handlers of messages already received finish before the caller closes the store under them.
+      while (inflight.size > 0) await Promise.all([...inflight]);
     },
   };
 }
