@@ -5,6 +5,9 @@
  * agent can run with.
  */
 import type { ExecutionProvider, FirmwareProfile } from '../shared/firmware-profile.js';
+import { formatBytes } from '../shared/format.js';
+
+export { formatBytes };
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 
@@ -372,17 +375,6 @@ export function formatReport(r: DoctorReport): string {
       : `no check failed (${warned} warning${warned === 1 ? '' : 's'})`,
   );
   return `${lines.join('\n')}\n`;
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 function formatMs(ms: number): string {

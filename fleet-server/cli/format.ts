@@ -45,16 +45,7 @@ export function formatAgo(iso: string | null | undefined, now: Date): string {
 }
 
 /** 1536 → `1.5 KiB`; exact byte counts stay available in `--json`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+export { formatBytes } from '../../shared/format.js';
 
 /** `demo@3`. */
 export function formatModelRef(ref: { name: string; version: number | string }): string {

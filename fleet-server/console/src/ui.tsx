@@ -189,18 +189,6 @@ export function fmt(value: number | null | undefined, digits = 3): string {
   return Number(value.toPrecision(digits)).toString();
 }
 
-export function bytes(value: number | null | undefined): string {
-  if (value === null || value === undefined) return '—';
-  const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let v = value;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v < 10 && i > 0 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
 export function Stat(props: { label: string; value: ComponentChildren; tone?: string }) {
   return (
     <div class={`stat ${props.tone ?? ''}`}>

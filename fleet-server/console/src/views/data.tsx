@@ -1,5 +1,6 @@
 /** Data and training: tasks with ingestion and rejection counts, snapshots, training runs with live progress. */
 import { useMemo } from 'preact/hooks';
+import { formatBytes } from '../../../../shared/format';
 import { Chart } from '../chart';
 import { Badge, Empty, fmt, href, Loading, Page, Time, useResource } from '../ui';
 
@@ -160,7 +161,7 @@ function TaskCard(props: { name: string }) {
                     </td>
                     <td>{fmt(x.count)}</td>
                     <td>{fmt(x.labeled)}</td>
-                    <td>{fmt(x.bytes)} B</td>
+                    <td>{formatBytes(x.bytes)}</td>
                     <td>
                       <Time at={x.createdAt} /> by {x.createdBy}
                     </td>
