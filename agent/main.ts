@@ -1,12 +1,14 @@
 /**
  * The agent's composition root: the only place that opens LevelDB, creates the MQTT link, loads ONNX
  * Runtime sessions and listens for HTTP. Start order: serve what is on disk → recover unfinished updates →
- * connect to the fleet → take commands → listen locally → report.
+ * take commands → listen locally → connect to the fleet → report. The fleet comes last: local apps are
+ * served from the moment the model is loaded, whether or not the broker is reachable, and what the agent
+ * reports before it connects waits in the link's queue.
  */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type ServerType, serve } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { destination, type Logger, pino } from 'pino';
 import type { FirmwareProfile } from '../shared/firmware-profile.js';
 import type { UpdateState } from '../shared/protocol/messages.js';
@@ -18,12 +20,10 @@ import { DriftMonitor } from './drift/monitor.js';
 import { loadIdentity } from './enroll.js';
 import { connectLink } from './link/mqtt.js';
 import { ModelHost } from './runtime/host.js';
-import { type ModelRuntime, OrtRuntime } from './runtime/ort.js';
+import type { ModelRuntime } from './runtime/ort.js';
 import { selfTest } from './runtime/selftest.js';
 import { ShadowRunner } from './runtime/shadow.js';
 import { otherSlot, type Slot, SlotStore } from './runtime/slots.js';
-import { createInferenceApi } from './server/app.js';
-import { AgentDb } from './store.js';
 import { startTelemetry } from './telemetry/reporter.js';
 import { InferenceStats } from './telemetry/stats.js';
 import { UpdateDriver } from './updater/driver.js';
@@ -47,6 +47,12 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     { level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { svc: 'agent' } },
     destination(2),
   );
+  const [{ AgentDb }, { OrtRuntime }, { serve }, { createInferenceApi }] = await Promise.all([
+    import('./store.js'),
+    import('./runtime/ort.js'),
+    import('@hono/node-server'),
+    import('./server/app.js'),
+  ]);
   const identity = await loadIdentity(config.dataDir);
   const profile = identity.profile;
   const db = await AgentDb.open(join(config.dataDir, 'db'));
@@ -170,6 +176,11 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
+  // After the caller has announced readiness (an immediate runs after the promise continuations): loading
+  // the MQTT client is the largest piece of the start that local inference does not need.
+  setImmediate(() => {
+    link.start().catch((err) => log.error({ err }, 'the MQTT link could not start'));
+  });
   const telemetry = startTelemetry({
     intervalMs: config.telemetryIntervalMs,
     host,

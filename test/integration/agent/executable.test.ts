@@ -107,6 +107,8 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
     const { token } = await env.api.enrollmentToken({ tags: { site: 'exe' } });
     const dataDir = join(work, 'device');
     await enrollAgent({ server: env.fleet.httpUrl, token, dataDir, command: exe });
+    // Enrolling needs neither ONNX Runtime nor LevelDB: nothing extracted yet (the first command on a device).
+    await expect(stat(join(process.env.EDGEFLEET_CACHE_DIR!, 'native'))).rejects.toThrow(/ENOENT/);
     const agent = await AgentProcess.start({ dataDir, command: exe, telemetryIntervalMs: 500 });
     agents.push(agent);
 

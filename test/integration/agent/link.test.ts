@@ -57,7 +57,7 @@ afterEach(async () => {
   await broker.close();
 });
 
-function connect(queueLimit = 100): Link {
+function connect(queueLimit = 100, start = true): Link {
   link = connectLink({
     identity: { ...identityFor(generateSigningKey()), mqtt: mqttIdentity() },
     agentVersion: 'test',
@@ -66,6 +66,7 @@ function connect(queueLimit = 100): Link {
     log: pino({ level: 'silent' }),
     getModels: () => models,
   });
+  if (start) void link.start();
   return link;
 }
 
@@ -134,6 +135,32 @@ describe('agent MQTT link', () => {
     await late.subscribeAsync(topics.status(DEVICE_ID), { qos: 1 });
     await expect(retained).resolves.toMatchObject({ type: 'status', online: true });
     await late.endAsync(true);
+  });
+
+  it('holds reports made before start() and sends them, in order, once connected; close() before start() is a no-op', async () => {
+    const idle = connect(100, false);
+    idle.publish(update(1));
+    expect(idle.connected).toBe(false);
+    await expect(idle.publishSamples(Buffer.from('x'))).rejects.toThrow(/not connected/);
+    await idle.close();
+    link = undefined;
+
+    const l = connect(100, false);
+    l.publish(update(1));
+    l.publish(update(2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen.filter((s) => s.topic === topics.updates(DEVICE_ID))).toEqual([]); // nothing before start()
+    await Promise.all([l.start(), l.start()]); // idempotent: one client
+    await waitFor(
+      () => seen.filter((s) => s.topic === topics.updates(DEVICE_ID)).length === 2,
+      'the reports held until start',
+    );
+    const delivered = seen.filter((s) => s.topic === topics.updates(DEVICE_ID)).map((s) => s.message?.id);
+    expect(delivered).toEqual(['u-1', 'u-2']);
+    // One client, connected once: a second would announce itself online again (and take over the session).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(statuses().filter((st) => st?.online)).toHaveLength(1);
+    expect(l.counters.reconnects).toBe(0);
   });
 
   it('publishes a new status when the active models change', async () => {

@@ -51,6 +51,7 @@ let key: SigningKey;
 let agent: RunningAgent | undefined;
 let reports: UpdateMessage[];
 let telemetry: TelemetryMessage[];
+let onlineStatuses: number;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'agent-rollouts-mqtt-'));
@@ -59,6 +60,7 @@ beforeEach(async () => {
   key = generateSigningKey();
   reports = [];
   telemetry = [];
+  onlineStatuses = 0;
   // Plays the fleet: sends commands, hears reports and telemetry.
   fleet = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`, { clientId: `fleet-${randomUUID()}` });
   fleet.on('message', (_topic, payload) => {
@@ -66,8 +68,12 @@ beforeEach(async () => {
     if (!parsed.ok) return;
     if (parsed.message.type === 'update') reports.push(parsed.message);
     if (parsed.message.type === 'telemetry') telemetry.push(parsed.message);
+    if (parsed.message.type === 'status' && parsed.message.online) onlineStatuses++;
   });
-  await fleet.subscribeAsync([topics.updates(DEVICE_ID), topics.telemetry(DEVICE_ID)], { qos: 1 });
+  await fleet.subscribeAsync(
+    [topics.updates(DEVICE_ID), topics.telemetry(DEVICE_ID), topics.status(DEVICE_ID)],
+    { qos: 1 },
+  );
   await writeIdentity(dir, identityFor(key, undefined, `mqtt://127.0.0.1:${broker.port}`));
   agent = await start();
 });
@@ -80,8 +86,16 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function start(): Promise<RunningAgent> {
-  return startAgent({ dataDir: dir, apiPort: 0, telemetryIntervalMs: 200, sampleRate: 0 });
+/**
+ * Start the agent and wait until it is online, as the fleet does before it commands a device (the agent
+ * connects once its local API is up; the online status follows its command subscription on the same
+ * connection, so a command sent after it is delivered).
+ */
+async function start(): Promise<RunningAgent> {
+  const before = onlineStatuses;
+  const running = await startAgent({ dataDir: dir, apiPort: 0, telemetryIntervalMs: 200, sampleRate: 0 });
+  await waitFor(() => onlineStatuses > before, 'the agent to come online');
+  return running;
 }
 
 async function send(command: Command): Promise<void> {
