@@ -25,7 +25,8 @@ try {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
   console.log(
     `built ${result.executable}: ${mb(result.bytes)} (Node v${result.nodeVersion}` +
-      `${result.nodeBaseStripped ? ', stripped' : ''}; bundle ${mb(result.bundleBytes)}) in ` +
+      `${result.nodeBaseStripped ? ', stripped' : ''}; bundle ${mb(result.bundleBytes)}` +
+      `${result.codeCache ? ', V8 code cache' : ', no code cache (cross build)'}) in ` +
       `${((performance.now() - started) / 1000).toFixed(1)} s`,
   );
   for (const a of result.assets) {

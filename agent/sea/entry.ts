@@ -9,8 +9,10 @@ import { versionLine } from '../version.js';
 
 // V8 settings for a device. A Node 20 single executable cannot carry V8 options (its SEA config has no
 // `execArgv`), and heap sizes are fixed once V8 runs; these two are read as the heap grows, so setting them
-// here, first thing, works. Kept out of bin/edgefleet-agent.js on purpose: benches measure that one with
-// Node's defaults. Figures: `npm run bench -- footprint`.
+// here, first thing, works. V8 has compiled this script by then, with the code cache a same-architecture
+// build embeds: that cache is made under V8's default flags, and V8 refuses one made under other flags.
+// Kept out of bin/edgefleet-agent.js on purpose: benches measure that one with Node's defaults.
+// Figures: `npm run bench -- footprint`.
 for (const flag of [
   // Keep the young generation at its initial size (semi-spaces of ~1 MB) instead of letting it grow to
   // 2 × 16 MB under load: ~25 MB less RSS while serving, for more frequent scavenges that stay cheap

@@ -61,6 +61,10 @@ describe('the linux-arm64 single executable, cross-built', () => {
     expect(binary.readUInt16LE(18), 'e_machine: EM_AARCH64').toBe(183);
   });
 
+  it('carries no V8 code cache made on this x64 host (not one V8 promises to accept on arm64)', () => {
+    expect(build.codeCache).toBe(false);
+  });
+
   it('embeds the arm64 addons of node_modules, as its manifest says, and none of the x64 ones', async () => {
     const pairs = await nodeModulesPairs();
     const manifest = JSON.parse(await readFile(build.assetsFile, 'utf8')) as Pick<

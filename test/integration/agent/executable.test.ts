@@ -103,6 +103,10 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
     await expect(stat(cacheDir)).rejects.toThrow(/ENOENT/);
   });
 
+  it('embeds V8 code cache for its bundle (built for the host architecture)', () => {
+    expect(build.codeCache).toBe(true);
+  });
+
   it('enrolls, receives a rollout and serves what ONNX Runtime computes', async () => {
     const { token } = await env.api.enrollmentToken({ tags: { site: 'exe' } });
     const dataDir = join(work, 'device');
