@@ -58,6 +58,11 @@ export interface BuildOptions {
   /** Default: dist/ in the repository. */
   outDir?: string;
   log?: (line: string) => void;
+  /**
+   * Another main script built into the same kind of executable, named `<name>-<target>` (the footprint
+   * bench's floor: the runtime without the agent). Default: the agent.
+   */
+  program?: { entry: string; name: string };
 }
 
 export interface EmbeddedAsset extends NativeFile {
@@ -190,7 +195,7 @@ export async function buildAgent(options: BuildOptions): Promise<BuildResult> {
     const base = await nodeBase(spec, log);
 
     const bundle = join(work, 'agent.cjs');
-    await bundleAgent(bundle);
+    await bundleAgent(bundle, options.program?.entry);
     const bundleBytes = (await stat(bundle)).size;
 
     const { assets, paths } = await prepareNative(spec);
@@ -221,7 +226,7 @@ export async function buildAgent(options: BuildOptions): Promise<BuildResult> {
     );
     await run(process.execPath, ['--experimental-sea-config', seaConfig], { cwd: work });
 
-    const name = `edgefleet-agent-${spec.target}`;
+    const name = `${options.program?.name ?? 'edgefleet-agent'}-${spec.target}`;
     const temp = join(work, name);
     await copyFile(base.path, temp);
     await chmod(temp, 0o755);

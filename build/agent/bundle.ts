@@ -83,10 +83,13 @@ function describe(messages: Message[]): string {
     .join('\n');
 }
 
-/** Bundle the agent into `outfile`; fails on any esbuild warning (each one is a runtime surprise in a SEA). */
-export async function bundleAgent(outfile: string): Promise<void> {
+/**
+ * Bundle the agent into `outfile`; fails on any esbuild warning (each one is a runtime surprise in a SEA).
+ * `entry` replaces agent/sea/entry.ts for another program built the same way (the footprint bench's floor).
+ */
+export async function bundleAgent(outfile: string, entry: string = ENTRY): Promise<void> {
   const result = await build({
-    entryPoints: [ENTRY],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
