@@ -1,12 +1,13 @@
 /**
  * Drift and the retrain loop. Reading (viewer): `GET /drift` — per model, drift by version (the canary and
  * control cohorts of a rollout are versions) and per feature, and each device's latest report;
- * `GET /drift/:model/versions/:version/timeline` — drift over time; retrain policies and records.
+ * `GET /drift/:model/devices/:deviceId` — one device's latest report (a device page reads one record, not the
+ * model's whole fleet); `GET /drift/:model/versions/:version/timeline` — drift over time; retrain policies and records.
  * Acting (operator): set a task's retrain policy, trigger a retrain, approve a retrain's canary.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { ValidationError } from '../../shared/errors.js';
+import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { type DeviceDrift, summarize } from '../drift/reports.js';
 import { RetrainPolicySchema } from '../drift/retrain.js';
 import type { ApiDeps, Env } from './app.js';
@@ -61,6 +62,16 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
       });
     }
     return c.json({ models });
+  });
+
+  app.get('/drift/:model/devices/:deviceId', requireRole(deps.tokens, 'viewer'), async (c) => {
+    const name = modelName(c.req.param('model'));
+    const deviceId = c.req.param('deviceId');
+    const report = await deps.drift.device(name, deviceId);
+    if (!report) {
+      throw new NotFoundError(`drift report for ${name} from device`, deviceId);
+    }
+    return c.json(report);
   });
 
   app.get('/drift/:model/versions/:version/timeline', requireRole(deps.tokens, 'viewer'), async (c) => {
@@ -170,6 +181,13 @@ export const driftRouteDocs: RouteDoc[] = [
     access: 'viewer',
     tag: 'drift',
     query: DriftQuerySchema,
+  },
+  {
+    method: 'get',
+    path: '/drift/:model/devices/:deviceId',
+    summary: "One device's latest drift report for a model",
+    access: 'viewer',
+    tag: 'drift',
   },
   {
     method: 'get',

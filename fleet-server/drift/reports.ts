@@ -136,6 +136,11 @@ export class DriftReports {
     return this.latest.values(model ? `${model}/` : undefined);
   }
 
+  /** One device's latest report for `model`; undefined before its first. */
+  async device(model: string, deviceId: string): Promise<DeviceDrift | undefined> {
+    return (await this.latest.get(`${model}/${deviceId}`)) ?? undefined;
+  }
+
   /** Models with drift reports. */
   async models(): Promise<string[]> {
     return [...new Set((await this.latest.values()).map((d) => d.model))].sort();

@@ -3,6 +3,7 @@
  * change, and a clear 4xx with a JSON body for every bad request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { driftReport } from '../../support/drift.js';
 import { ApiError, startTestFleet, type TestFleet } from '../../support/fleet.js';
 
 async function status(promise: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
@@ -54,6 +55,23 @@ describe('drift and retrain API', () => {
     });
     expect(await status(asViewer.request('POST', '/api/v1/retrains/rt-x/approve', {}))).toMatchObject({
       status: 403,
+    });
+  });
+
+  it("reads one device's latest drift report; a device without one is a 404 that says so", async () => {
+    await env.fleet.drift.record('dev-a', driftReport(1, 'no_drift', { model: 'quality' }));
+    await env.fleet.drift.record('dev-a', driftReport(2, 'drift', { model: 'quality', drifted: ['b'] }));
+    await env.fleet.drift.record('dev-b', driftReport(2, 'no_drift', { model: 'quality' }));
+    const report = await asViewer.request('GET', '/api/v1/drift/quality/devices/dev-a');
+    expect(report).toMatchObject({ deviceId: 'dev-a', model: 'quality', version: 2, verdict: 'drift' });
+    expect(report.features.map((f: { name: string; drifted: boolean }) => [f.name, f.drifted])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
+    expect(await status(asViewer.request('GET', '/api/v1/drift/quality/devices/dev-c'))).toEqual({
+      status: 404,
+      code: 'not_found',
+      message: "drift report for quality from device 'dev-c' not found",
     });
   });
 

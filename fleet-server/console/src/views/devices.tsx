@@ -4,6 +4,7 @@
  * charts, update history with reasons, and drift per feature.
  */
 import { useMemo, useState } from 'preact/hooks';
+import { ApiError } from '../api';
 import { Chart } from '../chart';
 import { Badge, Empty, fmt, href, Loading, Page, Tags, Time, useResource } from '../ui';
 
@@ -221,17 +222,15 @@ interface UpdateEntry {
   updatedAt: string;
 }
 
-interface DriftModel {
-  model: string;
-  devices: {
-    deviceId: string;
-    version: number;
-    verdict: string;
-    driftedShare: number;
-    samples: number;
-    receivedAt: number;
-    features: { name: string; psi: number; jensenShannon: number; pValue: number; drifted: boolean }[];
-  }[];
+/** `GET /drift/:model/devices/:deviceId`. */
+interface DeviceDriftReport {
+  deviceId: string;
+  version: number;
+  verdict: string;
+  driftedShare: number;
+  samples: number;
+  receivedAt: number;
+  features: { name: string; psi: number; jensenShannon: number; pValue: number; drifted: boolean }[];
 }
 
 export function DeviceView(props: { id: string }) {
@@ -390,53 +389,49 @@ export function UpdateHistory(props: { updates: UpdateEntry[] }) {
 }
 
 function DeviceDrift(props: { deviceId: string; model: string }) {
-  const drift = useResource<{ models: DriftModel[] }>(
-    `/drift?model=${encodeURIComponent(props.model)}`,
+  const drift = useResource<DeviceDriftReport>(
+    `/drift/${encodeURIComponent(props.model)}/devices/${encodeURIComponent(props.deviceId)}`,
     (e) => e.type === 'change' && e.action.startsWith('drift'),
   );
+  if (drift.error instanceof ApiError && drift.error.status === 404)
+    return (
+      <Empty>
+        {props.model}: no drift report from this device yet (it reports once a window of requests closes).
+      </Empty>
+    );
   return (
     <Loading resource={drift}>
-      {(d) => {
-        const report = d.models[0]?.devices.find((x) => x.deviceId === props.deviceId);
-        if (!report)
-          return (
-            <Empty>
-              {props.model}: no drift report from this device yet (it reports once a window of requests
-              closes).
-            </Empty>
-          );
-        return (
-          <>
-            <p>
-              {props.model} v{report.version}: <Badge value={report.verdict} />{' '}
-              {fmt(report.driftedShare * 100, 3)}% of features drifted over {fmt(report.samples)} samples,{' '}
-              <Time at={new Date(report.receivedAt).toISOString()} />
-            </p>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Feature</th>
-                  <th scope="col">PSI</th>
-                  <th scope="col">Jensen–Shannon</th>
-                  <th scope="col">p-value</th>
-                  <th scope="col">Drifted</th>
+      {(report) => (
+        <>
+          <p>
+            {props.model} v{report.version}: <Badge value={report.verdict} />{' '}
+            {fmt(report.driftedShare * 100, 3)}% of features drifted over {fmt(report.samples)} samples,{' '}
+            <Time at={new Date(report.receivedAt).toISOString()} />
+          </p>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">Feature</th>
+                <th scope="col">PSI</th>
+                <th scope="col">Jensen–Shannon</th>
+                <th scope="col">p-value</th>
+                <th scope="col">Drifted</th>
+              </tr>
+            </thead>
+            <tbody>
+              {report.features.map((f) => (
+                <tr key={f.name}>
+                  <td>{f.name}</td>
+                  <td>{fmt(f.psi)}</td>
+                  <td>{fmt(f.jensenShannon)}</td>
+                  <td>{fmt(f.pValue)}</td>
+                  <td>{f.drifted ? <Badge value="drift" /> : 'no'}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {report.features.map((f) => (
-                  <tr key={f.name}>
-                    <td>{f.name}</td>
-                    <td>{fmt(f.psi)}</td>
-                    <td>{fmt(f.jensenShannon)}</td>
-                    <td>{fmt(f.pValue)}</td>
-                    <td>{f.drifted ? <Badge value="drift" /> : 'no'}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </>
-        );
-      }}
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
     </Loading>
   );
 }

@@ -5,46 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DriftReports } from '../../../../fleet-server/drift/reports.js';
-import type { DriftMessage, DriftVerdictName } from '../../../../shared/protocol/messages.js';
+import { driftReport as report } from '../../../support/drift.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
-
-function report(
-  version: number,
-  verdict: DriftVerdictName,
-  options: { ts?: number; since?: number; drifted?: string[]; concept?: boolean; psi?: number } = {},
-): DriftMessage {
-  const features = ['a', 'b'].map((name) => ({
-    name,
-    ksStatistic: 0.1,
-    pValue: 0.5,
-    adjustedPValue: 0.5,
-    psi: options.psi ?? 0.01,
-    jensenShannon: 0.01,
-    drifted: options.drifted?.includes(name) ?? false,
-  }));
-  return {
-    v: 1,
-    type: 'drift',
-    id: crypto.randomUUID(),
-    ts: options.ts ?? 1_000_000,
-    model: { name: 'clf', version },
-    cause: 'verdict_change',
-    verdict,
-    verdictSince: options.since ?? options.ts ?? 1_000_000,
-    window: { startedAt: 0, endedAt: 1, samples: 500, closedBy: 'count' },
-    driftedShare: (options.drifted?.length ?? 0) / 2,
-    features: verdict === 'insufficient_data' ? [] : features,
-    prediction: null,
-    concept: {
-      labeled: 0,
-      meanLoss: null,
-      drifted: options.concept ?? false,
-      detections: { pageHinkley: 0, adwin: 0 },
-    },
-    dropped: 0,
-    captureRate: 0.01,
-  };
-}
 
 describe('DriftReports', () => {
   let store: TempStore;
@@ -102,6 +64,20 @@ describe('DriftReports', () => {
     ]);
     expect(v2).toMatchObject({ version: 2, devices: 1, drifting: 0, share: 0, conceptDrifting: 1 });
     expect(await drift.models()).toEqual(['clf']);
+  });
+
+  it("reads one device's latest report of a model without the others", async () => {
+    await drift.record('d1', report(1, 'drift', { drifted: ['a'] }));
+    await drift.record('d1', report(2, 'no_drift'));
+    await drift.record('d2', report(1, 'drift', { drifted: ['b'] }));
+    expect(await drift.device('clf', 'd1')).toMatchObject({
+      deviceId: 'd1',
+      version: 2,
+      verdict: 'no_drift',
+    });
+    expect(await drift.device('clf', 'd2')).toMatchObject({ deviceId: 'd2', version: 1, verdict: 'drift' });
+    expect(await drift.device('clf', 'd3')).toBeUndefined();
+    expect(await drift.device('other', 'd1')).toBeUndefined();
   });
 
   it('feeds the drift_share gate: reports of the rollout version in the window, with a verdict', async () => {
