@@ -12,7 +12,7 @@ import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
 import { lineageOf } from '../registry/lineage.js';
 import { parseAlias } from '../registry/models.js';
-import { versionView } from '../registry/variants.js';
+import { variantName, versionView } from '../registry/variants.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
@@ -58,15 +58,6 @@ function pushQuery<T extends z.ZodObject>(schema: T, c: Context<Env>): z.infer<T
   throw new ValidationError(`invalid ${key} '${c.req.query(key)}': ${issue.message}`, {
     code: key === 'variant' ? 'invalid_variant' : 'invalid_input',
   });
-}
-
-function variantParam(raw: string): string {
-  const parsed = VariantNameSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new ValidationError(`invalid variant '${raw}': ${parsed.error.issues[0]?.message}`, {
-      code: 'invalid_variant',
-    });
-  return parsed.data;
 }
 
 /** The model bytes and what came with them: a raw ONNX body, or multipart (model, sampleInput, referenceStats). */
@@ -178,7 +169,7 @@ export function modelRoutes(deps: ApiDeps): Hono<Env> {
     uploadLimit,
     async (c) => {
       const name = modelName(c.req.param('name'));
-      const variant = variantParam(c.req.param('variant'));
+      const variant = variantName(c.req.param('variant'));
       const { expiresInDays } = pushQuery(AddVariantQuerySchema, c);
       const version = (await deps.models.resolve(name, versionRef(c.req.param('version')))).version;
       const { bytes, sample, referenceStats } = await readUpload(c);
