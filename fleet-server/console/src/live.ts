@@ -8,16 +8,18 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { storedToken } from './api';
 
+/** An audit entry as the event stream and the overview carry it. */
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  status: number | null;
+}
+
 export type LiveEvent =
-  | {
-      type: 'change';
-      seq: number;
-      at: string;
-      actor: string;
-      action: string;
-      target: string;
-      status: number | null;
-    }
+  | ({ type: 'change' } & AuditEvent)
   | { type: 'update'; kind: 'rollout' | 'training-run' | 'device'; id: string };
 
 type Listener = (event: LiveEvent) => void;

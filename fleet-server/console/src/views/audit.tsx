@@ -1,15 +1,11 @@
 /** The audit log: every change and automatic action, newest first, filterable, with the chain's integrity. */
 import { useState } from 'preact/hooks';
+import type { AuditEvent } from '../live';
 import { Badge, Empty, Loading, Page, Time, useResource } from '../ui';
 
-interface Entry {
-  seq: number;
-  at: string;
-  actor: string;
+/** `GET /audit`: the event stream's fields and the rest of the record. */
+interface Entry extends AuditEvent {
   role: string | null;
-  action: string;
-  target: string;
-  status: number | null;
   detail: string | null;
   hash: string;
 }

@@ -1,4 +1,5 @@
 /** The fleet at a glance: devices online, versions running, rollouts in flight, drift alerts, recent events. */
+import type { AuditEvent } from '../live';
 import { Badge, Empty, fmt, href, Loading, Page, Stat, Time, useCan, useResource } from '../ui';
 
 export interface Overview {
@@ -18,15 +19,6 @@ export interface RolloutBrief {
   step: number;
   steps: number;
   createdAt: string;
-}
-
-export interface AuditEvent {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  status: number | null;
 }
 
 export function OverviewView() {
