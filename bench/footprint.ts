@@ -19,7 +19,7 @@
  * Goals: warm start to ready ≤ 0.3 s; RSS while serving ≤ 110 MB; executable ≤ 130 MB. A goal missed is
  * printed with the figures that explain it.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -98,27 +98,9 @@ async function start(side: Side, dataDir: string, cacheDir: string): Promise<Sta
 /** Seconds from spawn to the ready line of a program that is not the agent (the runtime floor). */
 async function startToReady(command: string[], cacheDir: string): Promise<number> {
   const t0 = performance.now();
-  const child = spawn(command[0]!, command.slice(1), {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, EDGEFLEET_CACHE_DIR: cacheDir },
-  });
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  const seconds = await new Promise<number>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('edgefleet-agent ready ')) resolve((performance.now() - t0) / 1000);
-    });
-    exited.then((code) =>
-      reject(new Error(`${command[0]} exited (${code}) before ready: ${err.slice(-2000)}`)),
-    );
-  });
-  child.kill('SIGTERM');
-  await exited;
+  const floor = await AgentProcess.startCommand(command, { EDGEFLEET_CACHE_DIR: cacheDir });
+  const seconds = (performance.now() - t0) / 1000;
+  await floor.kill('SIGTERM');
   return seconds;
 }
 

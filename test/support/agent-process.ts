@@ -3,8 +3,10 @@
  * stdout read line by line so tests can await the lines the agent promises to print (ready, fault hooks).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import { inferBody, maxAbsDiff } from './models.js';
+import { runToExit } from './process.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../bin/edgefleet-agent.js', import.meta.url));
 
@@ -36,16 +38,7 @@ export async function enrollAgent(options: {
   ];
   if (options.profile) args.push('--profile', options.profile);
   const [cmd, ...pre] = options.command ?? [process.execPath, AGENT_BIN];
-  const child = spawn(cmd!, [...pre, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  const [code] = await once(child, 'exit');
+  const { code, stdout: out, stderr: err } = await runToExit(cmd!, [...pre, ...args]);
   if (code !== 0) throw new Error(`agent enroll exited ${code}: ${err || out}`);
   const match = /enrolled device (\S+)/.exec(out);
   if (!match) throw new Error(`agent enroll printed no device id: ${out}`);
@@ -88,9 +81,21 @@ export class AgentProcess {
       args.push('--telemetry-interval-ms', String(options.telemetryIntervalMs));
     if (options.args) args.push(...options.args);
     const [cmd, ...pre] = options.command ?? [process.execPath, AGENT_BIN];
-    const child = spawn(cmd!, [...pre, ...args], {
+    return AgentProcess.startCommand([cmd!, ...pre, ...args], options.env);
+  }
+
+  /**
+   * Spawn a whole command line and wait for the agent's ready line: `start` for the agent, and for other
+   * programs that print it (the footprint bench's runtime floor).
+   */
+  static async startCommand(
+    commandLine: readonly string[],
+    env: Record<string, string> = {},
+  ): Promise<AgentProcess> {
+    const [cmd, ...args] = commandLine;
+    const child = spawn(cmd!, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', ...options.env },
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', ...env },
     });
     const agent = new AgentProcess(child);
     const ready = await agent.waitForLine(
@@ -159,4 +164,21 @@ export class AgentProcess {
     });
     return { status: res.status, body: await res.json() };
   }
+}
+
+/**
+ * `agent` answers an inference of `data` (`rows` rows) with `model` at `version`, and its `output` tensor
+ * is `expected` (a direct ONNX Runtime run of the same model) to within 1e-6.
+ */
+export async function expectServes(
+  agent: AgentProcess,
+  model: string,
+  served: { version: number; data: number[]; rows: number; expected: Float32Array; what?: string },
+): Promise<void> {
+  const res = await agent.infer(model, inferBody(served.data, served.rows));
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  expect(res.body.model_version).toBe(String(served.version));
+  const output = res.body.outputs.find((o: { name: string }) => o.name === 'output');
+  expect(output.shape).toEqual([served.rows, served.expected.length / served.rows]);
+  expect(maxAbsDiff(output.data, served.expected), served.what).toBeLessThanOrEqual(1e-6);
 }

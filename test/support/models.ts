@@ -2,12 +2,28 @@
  * Models and reference outputs for end-to-end tests: real ONNX bytes, and what a direct ONNX Runtime run
  * in the test process returns for them (the oracle agents are compared with).
  */
-
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { type DenseLayer, encodeMlp, mulberry32, seededLayers, seededMlp } from '../../shared/onnx/mlp.js';
 
 export const FEATURES = 32;
+
+/**
+ * Whether this onnxruntime-node has its CUDA provider library (installed by its postinstall opt-in). Where it
+ * has, profiles asking for CUDA load on CUDA, so tests of the CPU fallback do not apply.
+ */
+export const ORT_HAS_CUDA = existsSync(
+  join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '../bin/napi-v6',
+    process.platform,
+    process.arch,
+    'libonnxruntime_providers_cuda.so',
+  ),
+);
 
 export function mlp(seed: number, hidden = 64): Uint8Array {
   return seededMlp({ seed, sizes: [FEATURES, hidden, hidden, 2], softmax: true });

@@ -2,8 +2,6 @@
  * `edgefleet-agent doctor` as operators run it: a child process over real enrolled data dirs, against a real
  * fleet (HTTP API and embedded broker), with real ONNX Runtime sessions for the provider probes.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -14,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KNOWN_PROFILES } from '../../../agent/known-profiles.js';
 import { enrollAgent } from '../../support/agent-process.js';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
+import { runToExit } from '../../support/process.js';
 
 const AGENT_BIN = fileURLToPath(new URL('../../../bin/edgefleet-agent.js', import.meta.url));
 /** Present only where ORT's CUDA provider was installed on purpose (README: Installing on a device). */
@@ -70,19 +69,7 @@ afterAll(async () => {
 });
 
 async function doctor(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [AGENT_BIN, 'doctor', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
-  });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const [code] = await once(child, 'exit');
-  return { code, stdout, stderr };
+  return runToExit(process.execPath, [AGENT_BIN, 'doctor', ...args]);
 }
 
 /** A loopback port nothing listens on (it was free a moment ago). */

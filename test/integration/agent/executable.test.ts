@@ -18,9 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { versionLine } from '../../../agent/version.js';
 import { type BuildResult, buildAgent } from '../../../build/agent/build.js';
 import { TARGET_SPECS } from '../../../build/agent/targets.js';
-import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
+import { AgentProcess, enrollAgent, expectServes } from '../../support/agent-process.js';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
-import { directRun, inferBody, maxAbsDiff, mlp, randomBatch } from '../../support/models.js';
+import { directRun, mlp, randomBatch } from '../../support/models.js';
 import { waitFor } from '../../support/wait.js';
 
 const run = promisify(execFile);
@@ -82,14 +82,8 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  async function expectServes(agent: AgentProcess): Promise<void> {
-    const res = await agent.infer('classifier', inferBody(data, rows));
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body.model_version).toBe('1');
-    const output = res.body.outputs.find((o: { name: string }) => o.name === 'output');
-    expect(output.shape).toEqual([rows, 2]);
-    expect(maxAbsDiff(output.data, expected)).toBeLessThanOrEqual(1e-6);
-  }
+  const servesV1 = (agent: AgentProcess) =>
+    expectServes(agent, 'classifier', { version: 1, data, rows, expected });
 
   it('--version names the agent, Node, ONNX Runtime and the target, without extracting anything', async () => {
     const cacheDir = join(work, 'version-cache');
@@ -120,7 +114,7 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
     const rollout = await env.api.createRollout('classifier', 1, { tags: { site: 'exe' } });
     const settled = await env.api.settledRollout(rollout.id);
     expect(settled.phase, JSON.stringify(settled.devices)).toBe('succeeded');
-    await expectServes(agent);
+    await servesV1(agent);
     // Nothing in the bundle asked the SEA's require for a module from disk (Node warns when one does).
     expect(agent.stderr).not.toMatch(/only supports loading built-in modules/);
     // What it loaded is byte-for-byte the x64 addons of this checkout.
@@ -140,7 +134,7 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
       const again = await AgentProcess.start({ dataDir, command: exe, telemetryIntervalMs: 500 });
       agents.push(again);
       expect(again.deviceId).toBe(first.deviceId);
-      await expectServes(again);
+      await servesV1(again);
     });
     expect(await fileStamps(models)).toEqual(before);
     const device = await waitFor(async () => {
@@ -172,6 +166,6 @@ describe.skipIf(!onHost)('the linux-x64 single executable as the device agent', 
     const rollout = await env.api.createRollout('classifier', 1, { devices: ids });
     const settled = await env.api.settledRollout(rollout.id);
     expect(settled.phase, JSON.stringify(settled.devices)).toBe('succeeded');
-    for (const agent of racing) await expectServes(agent);
+    for (const agent of racing) await servesV1(agent);
   });
 });

@@ -4,14 +4,14 @@
  * runs its command, so enrollment really happens, by the agent's own `enroll`). The binary is a wrapper
  * script around bin/edgefleet-agent.js; install.sh takes a script or the single executable alike.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
+import { runToExit } from '../../support/process.js';
 
 const INSTALL = fileURLToPath(new URL('../../../deploy/install.sh', import.meta.url));
 const UNIT = fileURLToPath(new URL('../../../deploy/edgefleet-agent.service', import.meta.url));
@@ -88,20 +88,9 @@ async function newCase(): Promise<Case> {
     log,
     async install(args, options = {}) {
       const path = [options.extraPath, shimDir, process.env.PATH].filter(Boolean).join(':');
-      const child = spawn('sh', [INSTALL, ...args], {
+      return runToExit('sh', [INSTALL, ...args], {
         env: { ...process.env, PATH: path, SHIM_LOG: log, SHIM_STATE: base, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
       });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
-      const [code] = await once(child, 'exit');
-      return { code, stdout, stderr };
     },
     async take() {
       const lines = (await readFile(log, 'utf8')).split('\n').filter(Boolean);

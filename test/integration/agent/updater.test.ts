@@ -5,17 +5,15 @@
  * previous model keeps serving, untouched on disk.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { generateSigningKey, type SigningKey, sha256Hex } from '../../../shared/crypto/signing.js';
 import type { FirmwareProfile } from '../../../shared/firmware-profile.js';
 import type { Manifest } from '../../../shared/manifest.js';
 import type { UpdateState } from '../../../shared/protocol/messages.js';
-import { mlp } from '../../support/models.js';
+import { mlp, ORT_HAS_CUDA } from '../../support/models.js';
 import { TEST_CPU_PROFILE } from '../../support/profiles.js';
 import { HAPPY_PATH } from '../../support/update-states.js';
 import {
@@ -186,14 +184,7 @@ describe('installing a signed model', () => {
 
   // Where this binding has no CUDA provider library, asking for CUDA must not silently run on the CPU and
   // be reported as CUDA: the profile's CPU fallback wins and the report says so.
-  const cudaLib = join(
-    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
-    '../bin/napi-v6',
-    process.platform,
-    process.arch,
-    'libonnxruntime_providers_cuda.so',
-  );
-  it.skipIf(existsSync(cudaLib))(
+  it.skipIf(ORT_HAS_CUDA)(
     'reports the execution provider that really loaded (CUDA asked, CPU ran)',
     async () => {
       const profile = {
@@ -212,7 +203,7 @@ describe('installing a signed model', () => {
     },
   );
 
-  it.skipIf(existsSync(cudaLib))(
+  it.skipIf(ORT_HAS_CUDA)(
     'a profile whose providers all fail to load fails the install with each reason; the old model keeps serving',
     async () => {
       const profile: FirmwareProfile = {

@@ -4,15 +4,13 @@
  * CUDA did not load — in the device API and in `edgefleet devices show`. A profile that lists only CUDA
  * fails the install with that reason.
  */
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
-import { mlp } from '../../support/models.js';
+import { mlp, ORT_HAS_CUDA } from '../../support/models.js';
 import { waitFor } from '../../support/wait.js';
 import { runCli } from '../../unit/fleet-server/cli/harness.js';
 
@@ -27,15 +25,7 @@ const CUDA_ONLY = {
 };
 
 // On a machine whose ONNX Runtime has the CUDA provider these would load on CUDA: not what is tested here.
-const cudaLib = join(
-  dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
-  '../bin/napi-v6',
-  process.platform,
-  process.arch,
-  'libonnxruntime_providers_cuda.so',
-);
-
-describe.skipIf(existsSync(cudaLib))('execution providers per device', () => {
+describe.skipIf(ORT_HAS_CUDA)('execution providers per device', () => {
   let env: TestFleet;
   const agents: AgentProcess[] = [];
 

@@ -6,9 +6,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
+import { AgentProcess, enrollAgent, expectServes } from '../../support/agent-process.js';
 import { startTestFleet, type TestFleet } from '../../support/fleet.js';
-import { directRun, inferBody, maxAbsDiff, mlp, randomBatch } from '../../support/models.js';
+import { directRun, inferBody, mlp, randomBatch } from '../../support/models.js';
 import { waitFor } from '../../support/wait.js';
 
 describe('spine: push → rollout → inference on 3 enrolled agents', () => {
@@ -61,14 +61,7 @@ describe('spine: push → rollout → inference on 3 enrolled agents', () => {
     const rows = 8;
     const data = randomBatch(42, rows);
     const expected = await directRun(model, data, rows);
-    for (const agent of agents) {
-      const res = await agent.infer('classifier', inferBody(data, rows));
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      expect(res.body.model_version).toBe('1');
-      const output = res.body.outputs.find((o: { name: string }) => o.name === 'output');
-      expect(output.shape).toEqual([rows, 2]);
-      expect(maxAbsDiff(output.data, expected)).toBeLessThanOrEqual(1e-6);
-    }
+    for (const agent of agents) await expectServes(agent, 'classifier', { version: 1, data, rows, expected });
   });
 
   it('the fleet sees each device running v1 on the CPU provider, with telemetry', async () => {

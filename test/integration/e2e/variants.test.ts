@@ -9,9 +9,9 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentProcess, enrollAgent } from '../../support/agent-process.js';
+import { AgentProcess, enrollAgent, expectServes } from '../../support/agent-process.js';
 import { ApiError, REPO_PROFILES, startTestFleet, type TestFleet } from '../../support/fleet.js';
-import { directRun, inferBody, maxAbsDiff, mlp, randomBatch } from '../../support/models.js';
+import { directRun, maxAbsDiff, mlp, randomBatch } from '../../support/models.js';
 
 const MODEL = 'detector';
 /** The two builds of each version: same 32 → 2 contract, different weights (so outputs tell them apart). */
@@ -57,14 +57,13 @@ describe('model variants: each device gets the variant its profile accepts', () 
       const expected = await directRun(BUILDS[version][variant], data, rows);
       const other = await directRun(BUILDS[version][variant === 'fp16' ? 'default' : 'fp16'], data, rows);
       expect(maxAbsDiff(expected, other)).toBeGreaterThan(1e-3); // the builds are distinguishable
-      const res = await agent.infer(MODEL, inferBody(data, rows));
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      expect(res.body.model_version).toBe(String(version));
-      const output = res.body.outputs.find((o: { name: string }) => o.name === 'output');
-      expect(
-        maxAbsDiff(output.data, expected),
-        `${agent.deviceId} (${profile}) serves ${variant}`,
-      ).toBeLessThanOrEqual(1e-6);
+      await expectServes(agent, MODEL, {
+        version,
+        data,
+        rows,
+        expected,
+        what: `${agent.deviceId} (${profile}) serves ${variant}`,
+      });
     }
   }
 
