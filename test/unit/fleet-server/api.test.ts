@@ -3,127 +3,35 @@
  * roles, enrollment, model registration with golden I/O, artifact ranges, rollout validation, and JSON
  * errors for bad input. Commands are captured at the MQTT boundary (the broker path has its own suite).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../../fleet-server/api/app.js';
-import { ChangeFeed } from '../../../fleet-server/api/changes.js';
-import { OperatorTokens } from '../../../fleet-server/api/tokens.js';
-import { AuditLog } from '../../../fleet-server/audit/log.js';
-import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
-import { DeviceRegistry } from '../../../fleet-server/devices/registry.js';
-import { DriftReports } from '../../../fleet-server/drift/reports.js';
-import { RetrainLoop } from '../../../fleet-server/drift/retrain.js';
-import { Pool } from '../../../fleet-server/pool/pool.js';
-import { Snapshots } from '../../../fleet-server/pool/snapshots.js';
-import { loadOrCreateKeyRing } from '../../../fleet-server/registry/keys.js';
-import { ModelRegistry } from '../../../fleet-server/registry/models.js';
-import { RolloutController } from '../../../fleet-server/rollouts/controller.js';
-import { ArtifactStore } from '../../../fleet-server/store/artifacts.js';
-import { Db } from '../../../fleet-server/store/db.js';
-import { TelemetryWindows } from '../../../fleet-server/telemetry/windows.js';
+import type { createApi } from '../../../fleet-server/api/app.js';
 import { runTrainingJob } from '../../../fleet-server/training/job.js';
-import { TrainingRuns } from '../../../fleet-server/training/runs.js';
 import type { EnrollResponse } from '../../../shared/api/enroll.js';
 import { verifyManifest } from '../../../shared/manifest.js';
 import type { InstallCommand } from '../../../shared/protocol/messages.js';
-import { REPO_PROFILES } from '../../support/fleet.js';
 import { mlp, poolModel } from '../../support/models.js';
+import { openTempStore, type TempStore } from './temp-store.js';
+import { openApi } from './wiring.js';
 
 describe('fleet HTTP API', () => {
-  let dir: string;
-  let db: Db;
+  let store: TempStore;
   let app: ReturnType<typeof createApi>;
   let admin: string;
   let clock = new Date('2026-11-01T00:00:00Z');
   const sent: { deviceId: string; command: InstallCommand }[] = [];
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'fleet-api-'));
-    db = await Db.open(join(dir, 'db'));
-    const now = () => clock;
-    const artifacts = new ArtifactStore(join(dir, 'artifacts'));
-    await artifacts.init();
-    const keys = await loadOrCreateKeyRing(dir);
-    const tokens = new OperatorTokens(db.collection('operator-tokens'), now);
-    admin = (await tokens.bootstrapAdmin(dir))!;
-    const devices = new DeviceRegistry(
-      db.collection('devices'),
-      db.collection('enrollment-tokens'),
-      await loadProfiles(REPO_PROFILES),
-      { now },
-    );
-    const models = new ModelRegistry(
-      db.collection('model-versions'),
-      db.collection('model-aliases'),
-      artifacts,
-      keys,
-      ort,
-      {
-        maxModelBytes: 2_000_000,
-        manifestValidityDays: 30,
-        now,
+    store = await openTempStore('fleet-api-');
+    ({ app, admin } = await openApi(store, {
+      now: () => clock,
+      sendCommand: async (deviceId, command) => {
+        if (command.type === 'install') sent.push({ deviceId, command });
       },
-    );
-    const log = pino({ level: 'silent' });
-    const rollouts = new RolloutController(
-      db.collection('rollouts'),
-      devices,
-      models,
-      {
-        sendCommand: async (deviceId, command) => {
-          if (command.type === 'install') sent.push({ deviceId, command });
-        },
-      },
-      { publicUrl: 'http://fleet.test', now, log },
-    );
-    const pool = new Pool(db);
-    const snapshots = new Snapshots(db.collection('snapshots'), artifacts, pool);
-    const training = new TrainingRuns(db.collection('training-runs'), pool, snapshots, models, artifacts, {
       runner: (input, onProgress) => runTrainingJob(input, onProgress),
-      codeVersion: 'test',
-      now,
-      log,
-    });
-    const drift = new DriftReports(db.collection('drift-latest'), db.collection('drift-history'), { now });
-    const retrains = new RetrainLoop(db.collection('retrain-policies'), db.collection('retrains'), {
-      pool,
-      training,
-      models,
-      rollouts,
-      devices,
-      drift,
-      now,
-      log,
-    });
-    app = createApi({
-      pool,
-      snapshots,
-      training,
-      drift,
-      retrains,
-      audit: new AuditLog(db, now),
-      changes: new ChangeFeed(),
-      telemetry: new TelemetryWindows(db.collection('telemetry-windows'), { now }),
-      tokens,
-      devices,
-      models,
-      rollouts,
-      artifacts,
-      keys,
-      publicUrl: 'http://fleet.test',
-      publicMqttUrl: 'mqtt://fleet.test:1883',
-      version: 'test',
-      log,
-    });
+    }));
   });
-  afterAll(async () => {
-    await db?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => store?.close());
 
   const call = async (
     method: string,

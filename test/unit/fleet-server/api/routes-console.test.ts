@@ -4,22 +4,11 @@
  * device's telemetry (quantiles of merged histograms) and update history, the device list's profile and
  * model filters across pages, and 400s / 404s that say what is wrong. Also the hooks that feed live updates.
  */
-import * as ort from 'onnxruntime-node';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../../../fleet-server/api/app.js';
+import type { createApi } from '../../../../fleet-server/api/app.js';
 import { type Change, ChangeFeed } from '../../../../fleet-server/api/changes.js';
-import { OperatorTokens } from '../../../../fleet-server/api/tokens.js';
-import { AuditLog } from '../../../../fleet-server/audit/log.js';
-import { loadProfiles } from '../../../../fleet-server/devices/profiles.js';
-import { type DeviceRecord, DeviceRegistry } from '../../../../fleet-server/devices/registry.js';
-import { type DeviceDrift, DriftReports } from '../../../../fleet-server/drift/reports.js';
-import { RetrainLoop } from '../../../../fleet-server/drift/retrain.js';
-import { Pool } from '../../../../fleet-server/pool/pool.js';
-import { Snapshots } from '../../../../fleet-server/pool/snapshots.js';
-import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
-import { ModelRegistry } from '../../../../fleet-server/registry/models.js';
-import { RolloutController } from '../../../../fleet-server/rollouts/controller.js';
+import type { DeviceRecord, DeviceRegistry } from '../../../../fleet-server/devices/registry.js';
+import type { DeviceDrift } from '../../../../fleet-server/drift/reports.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import {
   newRollout,
@@ -27,14 +16,13 @@ import {
   type RolloutPhase,
   type RolloutRecord,
 } from '../../../../fleet-server/rollouts/state.js';
-import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
-import { type TelemetryWindow, TelemetryWindows } from '../../../../fleet-server/telemetry/windows.js';
-import { type TrainingRunRecord, TrainingRuns } from '../../../../fleet-server/training/runs.js';
+import type { TelemetryWindow, TelemetryWindows } from '../../../../fleet-server/telemetry/windows.js';
+import type { TrainingRunRecord, TrainingRuns } from '../../../../fleet-server/training/runs.js';
 import { bucketOf, emptyBuckets } from '../../../../shared/histogram.js';
 import type { TelemetryMessage } from '../../../../shared/protocol/messages.js';
-import { REPO_PROFILES } from '../../../support/fleet.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { openApi } from '../wiring.js';
 
 const N = 600;
 const id = (i: number) => `dev-${String(i).padStart(5, '0')}`;
@@ -111,85 +99,21 @@ describe('console API', () => {
 
   beforeAll(async () => {
     store = await openTempStore('fleet-console-');
-    const { db, dir } = store;
-    const now = clock.now;
-    const log = pino({ level: 'silent' });
-    const artifacts = new ArtifactStore(`${dir}/artifacts`);
-    await artifacts.init();
-    const keys = await loadOrCreateKeyRing(dir);
-    const tokens = new OperatorTokens(db.collection('operator-tokens'), now);
-    admin = (await tokens.bootstrapAdmin(dir))!;
-    viewer = (await tokens.create('viewer', 'wall-screen')).token;
-    const deviceRecords = db.collection<DeviceRecord>('devices');
-    await deviceRecords.putMany(Array.from({ length: N }, (_, i) => [id(i), device(i)]));
-    devices = new DeviceRegistry(
-      deviceRecords,
-      db.collection('enrollment-tokens'),
-      await loadProfiles(REPO_PROFILES),
-      { now },
-      {
-        onChanged: (d) => {
-          changedDevices.push(d.id);
-          changes.publish('device', d.id);
-        },
-      },
-    );
-    const models = new ModelRegistry(
-      db.collection('model-versions'),
-      db.collection('model-aliases'),
-      artifacts,
-      keys,
-      ort,
-      { maxModelBytes: 2_000_000, manifestValidityDays: 30, now },
-    );
-    const rollouts = new RolloutController(
-      db.collection('rollouts'),
-      devices,
-      models,
-      { sendCommand: async () => undefined },
-      { publicUrl: 'http://fleet.test', now, log },
-    );
-    const pool = new Pool(db);
-    const snapshots = new Snapshots(db.collection('snapshots'), artifacts, pool);
-    training = new TrainingRuns(db.collection('training-runs'), pool, snapshots, models, artifacts, {
-      runner: () => Promise.reject(new Error('no training in these tests')),
-      codeVersion: 'test',
-      now,
-      log,
-      onSaved: (run) => changes.publish('training-run', run.id),
-    });
-    const drift = new DriftReports(db.collection('drift-latest'), db.collection('drift-history'), { now });
-    const audit = new AuditLog(db, now);
-    telemetryWindows = new TelemetryWindows(db.collection('telemetry-windows'), { now });
-    app = createApi({
-      tokens,
-      devices,
-      models,
-      rollouts,
-      artifacts,
-      pool,
-      snapshots,
-      training,
-      drift,
-      retrains: new RetrainLoop(db.collection('retrain-policies'), db.collection('retrains'), {
-        pool,
-        training,
-        models,
-        rollouts,
-        devices,
-        drift,
-        now,
-        log,
-      }),
-      audit,
+    const { db } = store;
+    await db
+      .collection<DeviceRecord>('devices')
+      .putMany(Array.from({ length: N }, (_, i) => [id(i), device(i)]));
+    const wired = await openApi(store, {
+      now: clock.now,
       changes,
-      telemetry: telemetryWindows,
-      keys,
-      publicUrl: 'http://fleet.test',
-      publicMqttUrl: 'mqtt://fleet.test:1883',
-      version: 'test',
-      log,
+      onDeviceChanged: (d) => {
+        changedDevices.push(d.id);
+        changes.publish('device', d.id);
+      },
+      onTrainingSaved: (run) => changes.publish('training-run', run.id),
     });
+    ({ app, admin, devices, training, telemetry: telemetryWindows } = wired);
+    viewer = (await wired.tokens.create('viewer', 'wall-screen')).token;
 
     await seedRollouts(db.collection<RolloutRecord>('rollouts'));
     // Latest drift reports: clf@2 has 3 drifting of 5 with a verdict (one more without); clf@1 none
@@ -218,7 +142,7 @@ describe('console API', () => {
         ]),
       );
     for (let i = 1; i <= 20; i++)
-      await audit.append({
+      await wired.audit.append({
         actor: 'alice',
         action: `POST /api/v1/thing/${i}`,
         target: `thing/${i}`,

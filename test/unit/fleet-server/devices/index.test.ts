@@ -18,9 +18,10 @@ import {
 import { Db } from '../../../../fleet-server/store/db.js';
 import { generateSigningKey, publicInfoOf } from '../../../../shared/crypto/signing.js';
 import type { FirmwareProfile } from '../../../../shared/firmware-profile.js';
-import type { ActiveModel, StatusMessage, TelemetryMessage } from '../../../../shared/protocol/messages.js';
+import type { ActiveModel, StatusMessage } from '../../../../shared/protocol/messages.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { quietTelemetry as telemetry } from './messages.js';
 
 const context = {
   trustedKeys: [publicInfoOf(generateSigningKey().privateKeyPem)],
@@ -139,19 +140,6 @@ function statusMessage(online: boolean, models: Model[]): StatusMessage {
     online,
     agentVersion: '1.0.0',
     models: active,
-  };
-}
-
-function telemetry(): TelemetryMessage {
-  return {
-    v: 1,
-    type: 'telemetry',
-    id: crypto.randomUUID(),
-    ts: 0,
-    windowMs: 10_000,
-    models: [],
-    process: { rssBytes: 1, heapUsedBytes: 1, cpuPercent: 0, uptimeS: 1 },
-    device: { loadAvg1: 0, freeMemBytes: 1, totalMemBytes: 2 },
   };
 }
 

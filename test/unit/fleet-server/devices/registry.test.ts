@@ -13,10 +13,11 @@ import {
 } from '../../../../fleet-server/devices/registry.js';
 import { generateSigningKey, publicInfoOf } from '../../../../shared/crypto/signing.js';
 import type { EdgefleetError } from '../../../../shared/errors.js';
-import type { StatusMessage, TelemetryMessage } from '../../../../shared/protocol/messages.js';
+import type { StatusMessage } from '../../../../shared/protocol/messages.js';
 import { codeOf } from '../../../support/errors.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { quietTelemetry as telemetry } from './messages.js';
 
 const context = {
   trustedKeys: [publicInfoOf(generateSigningKey().privateKeyPem)],
@@ -26,19 +27,6 @@ const context = {
 
 function status(online: boolean, models: StatusMessage['models'] = []): StatusMessage {
   return { v: 1, type: 'status', id: crypto.randomUUID(), ts: 0, online, agentVersion: '9.9.9', models };
-}
-
-function telemetry(): TelemetryMessage {
-  return {
-    v: 1,
-    type: 'telemetry',
-    id: crypto.randomUUID(),
-    ts: 0,
-    windowMs: 10_000,
-    models: [],
-    process: { rssBytes: 1, heapUsedBytes: 1, cpuPercent: 0, uptimeS: 1 },
-    device: { loadAvg1: 0, freeMemBytes: 1, totalMemBytes: 2 },
-  };
 }
 
 describe('DeviceRegistry', () => {

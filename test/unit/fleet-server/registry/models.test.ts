@@ -1,23 +1,15 @@
-/**
- * ModelRegistry with real ONNX Runtime: version numbering (also under concurrent pushes), manifest expiry,
- * what inspection reads from the model (opset, unnamed dims), and how sample inputs are checked and used.
- */
-import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
 import {
-  ModelRegistry,
+  type ModelRegistry,
   type ModelVersionRecord,
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
-import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
-import { computeReferenceStats } from '../../../../fleet-server/training/reference-stats.js';
 import { encodeMlp } from '../../../../shared/onnx/mlp.js';
 import { codeOf } from '../../../support/errors.js';
-import { FEATURES, mlp, poolModel } from '../../../support/models.js';
+import { mlp, poolModel } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { openModelRegistry, sampleReferenceStats } from '../wiring.js';
 
 /** y = Relu(x) with x: float32 [<unnamed dim>, 4]. */
 function reluWithUnnamedDim(): Uint8Array {
@@ -58,16 +50,7 @@ describe('ModelRegistry', () => {
 
   beforeAll(async () => {
     store = await openTempStore('fleet-models-');
-    const artifacts = new ArtifactStore(join(store.dir, 'artifacts'));
-    await artifacts.init();
-    registry = new ModelRegistry(
-      store.db.collection<ModelVersionRecord>('model-versions'),
-      store.db.collection('model-aliases'),
-      artifacts,
-      await loadOrCreateKeyRing(store.dir),
-      ort,
-      { maxModelBytes: 1_000_000, manifestValidityDays: 30, now: clock.now },
-    );
+    ({ models: registry } = await openModelRegistry(store, clock.now, 1_000_000));
   });
   afterAll(() => store?.close());
 
@@ -186,13 +169,7 @@ describe('ModelRegistry', () => {
   });
 
   it('signs reference statistics and labels into the manifest and keeps lineage on the record', async () => {
-    const referenceStats = computeReferenceStats({
-      features: Float32Array.from({ length: 20 * FEATURES }, (_, i) => (i % 7) - 3),
-      featureNames: Array.from({ length: FEATURES }, (_, j) => `f${j}`),
-      outputs: Float32Array.from({ length: 40 }, (_, i) => (i % 2 ? 0.7 : 0.3)),
-      classes: ['a', 'b'],
-      bins: 4,
-    });
+    const referenceStats = sampleReferenceStats();
     const record = await registry.push('trained', mlp(3, 4), {
       actor: 'training:run-1',
       referenceStats,

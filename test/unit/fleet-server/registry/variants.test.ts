@@ -1,14 +1,7 @@
-/**
- * Variants in the ModelRegistry, with real ONNX Runtime: a version created with a named variant, variants
- * added to it (each its own artifact and signed manifest), duplicates and models with other inputs or
- * outputs refused with the reason, and records written before variants read as the one variant `default`.
- */
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
+import type { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
 import {
-  ModelRegistry,
+  type ModelRegistry,
   type ModelVersionRecord,
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
@@ -18,8 +11,6 @@ import {
   variantsOf,
   versionView,
 } from '../../../../fleet-server/registry/variants.js';
-import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
-import { computeReferenceStats } from '../../../../fleet-server/training/reference-stats.js';
 import { sha256Hex } from '../../../../shared/crypto/signing.js';
 import { verifyManifest } from '../../../../shared/manifest.js';
 import { seededMlp } from '../../../../shared/onnx/mlp.js';
@@ -27,6 +18,7 @@ import { codeOf } from '../../../support/errors.js';
 import { FEATURES, mlp } from '../../../support/models.js';
 import { TEST_CPU_PROFILE } from '../../../support/profiles.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { openModelRegistry, sampleReferenceStats } from '../wiring.js';
 
 describe('ModelRegistry variants', () => {
   let store: TempStore;
@@ -36,17 +28,7 @@ describe('ModelRegistry variants', () => {
 
   beforeAll(async () => {
     store = await openTempStore('fleet-variants-');
-    const artifacts = new ArtifactStore(join(store.dir, 'artifacts'));
-    await artifacts.init();
-    keys = await loadOrCreateKeyRing(store.dir);
-    registry = new ModelRegistry(
-      store.db.collection<ModelVersionRecord>('model-versions'),
-      store.db.collection('model-aliases'),
-      artifacts,
-      keys,
-      ort,
-      { maxModelBytes: 1_000_000, manifestValidityDays: 30, now: clock.now },
-    );
+    ({ models: registry, keys } = await openModelRegistry(store, clock.now, 1_000_000));
   });
   afterAll(() => store?.close());
 
@@ -184,13 +166,7 @@ describe('ModelRegistry variants', () => {
   });
 
   it('variants carry the version’s reference statistics unless given their own', async () => {
-    const referenceStats = computeReferenceStats({
-      features: Float32Array.from({ length: 20 * FEATURES }, (_, i) => (i % 7) - 3),
-      featureNames: Array.from({ length: FEATURES }, (_, j) => `f${j}`),
-      outputs: Float32Array.from({ length: 40 }, (_, i) => (i % 2 ? 0.7 : 0.3)),
-      classes: ['a', 'b'],
-      bins: 4,
-    });
+    const referenceStats = sampleReferenceStats();
     await registry.push('drifty', mlp(1, 8), { actor: 'a', referenceStats });
     const record = await registry.addVariant('drifty', 1, mlp(2, 8), { actor: 'a', variant: 'fp16' });
     expect(variantOf(record, 'fp16').manifest.referenceStats).toEqual(referenceStats);

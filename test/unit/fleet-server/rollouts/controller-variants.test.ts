@@ -1,11 +1,3 @@
-/**
- * RolloutController and model variants, over a real LevelDB, real registries and real ONNX Runtime, with
- * commands captured at the sender: each device's install carries the variant its profile prefers, a rollout
- * that would leave a device without one is refused before anything is stored or sent, late joiners get their
- * variant (or are recorded as skipped with the reason), and records from before variants still send.
- */
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../../../fleet-server/devices/profiles.js';
@@ -14,18 +6,17 @@ import {
   DeviceRegistry,
   type EnrollmentTokenRecord,
 } from '../../../../fleet-server/devices/registry.js';
-import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
-import { ModelRegistry, type ModelVersionRecord } from '../../../../fleet-server/registry/models.js';
+import type { ModelRegistry } from '../../../../fleet-server/registry/models.js';
 import { variantOf } from '../../../../fleet-server/registry/variants.js';
 import { type CommandSender, RolloutController } from '../../../../fleet-server/rollouts/controller.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import type { RolloutRecord } from '../../../../fleet-server/rollouts/state.js';
-import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
 import type { InstallCommand } from '../../../../shared/protocol/messages.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { mlp } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { openModelRegistry } from '../wiring.js';
 
 describe('RolloutController: variants', () => {
   let store: TempStore;
@@ -57,8 +48,6 @@ describe('RolloutController: variants', () => {
 
   beforeAll(async () => {
     store = await openTempStore('fleet-rollout-variants-');
-    const artifacts = new ArtifactStore(join(store.dir, 'artifacts'));
-    await artifacts.init();
     const profiles = await loadProfiles(REPO_PROFILES);
     devices = new DeviceRegistry(
       store.db.collection<DeviceRecord>('devices'),
@@ -66,14 +55,7 @@ describe('RolloutController: variants', () => {
       profiles,
       clock,
     );
-    models = new ModelRegistry(
-      store.db.collection<ModelVersionRecord>('model-versions'),
-      store.db.collection('model-aliases'),
-      artifacts,
-      await loadOrCreateKeyRing(store.dir),
-      ort,
-      { maxModelBytes: 1 << 24, manifestValidityDays: 30, now: clock.now },
-    );
+    ({ models: models } = await openModelRegistry(store, clock.now, 1 << 24));
     stored = store.db.collection<RolloutRecord>('rollouts');
     controller = new RolloutController(stored, devices, models, sender, {
       publicUrl: 'http://fleet.test',

@@ -1,10 +1,3 @@
-/**
- * RolloutController over a real LevelDB, real registries and real ONNX Runtime, with commands captured at
- * the sender (the MQTT path has its own suites): persist-before-send, reports moving state (also when they
- * race), re-sends on reconnect, and a sender that fails.
- */
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadProfiles } from '../../../../fleet-server/devices/profiles.js';
@@ -13,21 +6,20 @@ import {
   DeviceRegistry,
   type EnrollmentTokenRecord,
 } from '../../../../fleet-server/devices/registry.js';
-import { loadOrCreateKeyRing } from '../../../../fleet-server/registry/keys.js';
 import {
-  ModelRegistry,
+  type ModelRegistry,
   type ModelVersionRecord,
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
 import { type CommandSender, RolloutController } from '../../../../fleet-server/rollouts/controller.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import type { RolloutRecord } from '../../../../fleet-server/rollouts/state.js';
-import { ArtifactStore } from '../../../../fleet-server/store/artifacts.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
 import type { Command, InstallCommand, UpdateMessage } from '../../../../shared/protocol/messages.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';
 import { mlp } from '../../../support/models.js';
 import { manualClock, openTempStore, type TempStore } from '../temp-store.js';
+import { openModelRegistry } from '../wiring.js';
 
 interface Sent {
   deviceId: string;
@@ -61,22 +53,13 @@ describe('RolloutController', () => {
 
   beforeAll(async () => {
     store = await openTempStore('fleet-rollouts-');
-    const artifacts = new ArtifactStore(join(store.dir, 'artifacts'));
-    await artifacts.init();
     devices = new DeviceRegistry(
       store.db.collection<DeviceRecord>('devices'),
       store.db.collection<EnrollmentTokenRecord>('enrollment-tokens'),
       await loadProfiles(REPO_PROFILES),
       clock,
     );
-    models = new ModelRegistry(
-      store.db.collection<ModelVersionRecord>('model-versions'),
-      store.db.collection('model-aliases'),
-      artifacts,
-      await loadOrCreateKeyRing(store.dir),
-      ort,
-      { maxModelBytes: 1 << 24, manifestValidityDays: 30, now: clock.now },
-    );
+    ({ models: models } = await openModelRegistry(store, clock.now, 1 << 24));
     await models.push('clf', mlp(1), { actor: 'test' });
     stored = store.db.collection<RolloutRecord>('rollouts');
     controller = new RolloutController(stored, devices, models, sender, {
