@@ -47,6 +47,8 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     { level: process.env.EDGEFLEET_LOG_LEVEL ?? 'info', base: { svc: 'agent' } },
     destination(2),
   );
+  // Loaded here, not at import: the CLI's other commands (enroll, --help) then load neither ONNX Runtime nor
+  // LevelDB, which the single executable would otherwise extract first.
   const [{ AgentDb }, { OrtRuntime }, { serve }, { createInferenceApi }] = await Promise.all([
     import('./store.js'),
     import('./runtime/ort.js'),
@@ -176,8 +178,8 @@ export async function startAgent(input: AgentConfigInput, faults: AgentFaults = 
     s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
-  // After the caller has announced readiness (an immediate runs after the promise continuations): loading
-  // the MQTT client is the largest piece of the start that local inference does not need.
+  // After the caller has announced readiness (an immediate runs after the promise continuations): local
+  // inference does not wait for the MQTT client's code to load or for the broker.
   setImmediate(() => {
     link.start().catch((err) => log.error({ err }, 'the MQTT link could not start'));
   });

@@ -5,8 +5,8 @@
  * dropped first, and counted) and are flushed on reconnect.
  * Incoming commands are parsed once; anything invalid is counted and logged, never thrown.
  * The link is created first and connects on `start()`: the agent starts it once its local API is up, so a
- * device serves inference before (and without) the fleet, and the MQTT client's code (≈0.1 s of module
- * initialisation on a small CPU) loads after the agent is ready rather than before.
+ * device serves inference before (and without) the fleet, and the MQTT client's code loads after the agent
+ * is ready rather than before.
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
