@@ -4,8 +4,8 @@
  * in its own process; then the pool's ingestion over MQTT (bench/ingestion.ts).
  * Goals: WASM at least 3x the pure-JS backend; ingestion at least 50,000 samples/s.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { runToExit } from '../test/support/process.js';
 import ingestion from './ingestion.js';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
@@ -23,36 +23,25 @@ interface Result {
   samplesPerSecond?: number[];
 }
 
-function runChild(backend: string): Promise<Result> {
+async function runChild(backend: string): Promise<Result> {
   const script = fileURLToPath(new URL('./training-child.ts', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', script, backend, String(ROWS), String(EPOCHS[backend])],
-      // stderr is kept for failures only: TF.js's pure-JS backend prints an install-tfjs-node banner.
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+  // stderr is kept for failures only: TF.js's pure-JS backend prints an install-tfjs-node banner.
+  const { code, stdout, stderr } = await runToExit(process.execPath, [
+    '--import',
+    'tsx',
+    script,
+    backend,
+    String(ROWS),
+    String(EPOCHS[backend]),
+  ]);
+  const line = stdout.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(line) as Result;
+  } catch {
+    throw new Error(
+      `training bench for ${backend} exited ${code} without a result: ${stdout.slice(-500)}${stderr.slice(-1500)}`,
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      err += d;
-    });
-    child.on('exit', (code) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      try {
-        resolve(JSON.parse(line) as Result);
-      } catch {
-        reject(
-          new Error(
-            `training bench for ${backend} exited ${code} without a result: ${out.slice(-500)}${err.slice(-1500)}`,
-          ),
-        );
-      }
-    });
-  });
+  }
 }
 
 export default async function main(): Promise<void> {
