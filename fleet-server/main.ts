@@ -28,7 +28,7 @@ import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
 import { loadOrCreateKeyRing } from './registry/keys.js';
 import { type AliasRecord, ModelRegistry, type ModelVersionRecord } from './registry/models.js';
 import { RolloutController } from './rollouts/controller.js';
-import type { RolloutRecord } from './rollouts/state.js';
+import type { RolloutRecord } from './rollouts/record.js';
 import { ArtifactStore } from './store/artifacts.js';
 import { Db } from './store/db.js';
 import { type TelemetryWindow, TelemetryWindows } from './telemetry/windows.js';

@@ -9,7 +9,7 @@ import { ValidationError } from '../../shared/errors.js';
 import { countOf, emptyBuckets, mergeBuckets, quantileOf } from '../../shared/histogram.js';
 import type { DeviceSummary } from '../devices/registry.js';
 import type { DeviceDrift } from '../drift/reports.js';
-import { isFinal, type RolloutRecord } from '../rollouts/state.js';
+import { isFinal, type RolloutRecord } from '../rollouts/record.js';
 import type { TelemetryWindow } from '../telemetry/windows.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';

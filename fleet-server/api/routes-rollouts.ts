@@ -8,8 +8,9 @@ import { z } from 'zod';
 import { ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema } from '../../shared/manifest.js';
 import { ALIASES } from '../registry/models.js';
+import { allowedActions } from '../rollouts/actions.js';
+import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/record.js';
 import { GateSchema, parseGate, presetSpec, type RolloutSpec, RolloutSpecSchema } from '../rollouts/spec.js';
-import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/state.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
@@ -112,6 +113,8 @@ export function rolloutView(rollout: RolloutRecord) {
     phase: rollout.status.phase,
     percent: currentPercent(rollout),
     summary: summaryOf(rollout),
+    /** Every operator action with whether this phase allows it, and why not: what clients render. */
+    actions: allowedActions(rollout.status.phase),
   };
 }
 

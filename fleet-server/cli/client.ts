@@ -21,8 +21,8 @@ import type {
   ModelVersionView,
   VariantRecord,
 } from '../registry/models.js';
+import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/record.js';
 import type { PresetOptions } from '../rollouts/spec.js';
-import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/state.js';
 import type { TrainingRunRecord } from '../training/runs.js';
 
 // The API's response types are the server's own (type-only imports: the CLI never loads server code).

@@ -18,7 +18,6 @@
  *
  * Storage: `retrain-policies` task → RetrainPolicy; `retrains` id → RetrainRecord (ids sort by creation).
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
@@ -27,9 +26,10 @@ import type { DeviceRegistry } from '../devices/registry.js';
 import type { Pool } from '../pool/pool.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
+import { FINAL_PHASES, type RolloutTargets } from '../rollouts/record.js';
 import { GateSchema, parseGate, presetSpec } from '../rollouts/spec.js';
-import { FINAL_PHASES, type RolloutTargets } from '../rollouts/state.js';
 import type { Collection } from '../store/db.js';
+import { SortableIds } from '../store/ids.js';
 import type { Metrics } from '../training/metrics.js';
 import type { RunTrigger, TrainingRuns } from '../training/runs.js';
 import type { DriftReports } from './reports.js';
@@ -167,7 +167,7 @@ export interface RetrainRecord {
 }
 
 export class RetrainLoop {
-  private lastIdMs = 0;
+  private readonly ids = new SortableIds('rt');
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> = Promise.resolve();
   private checkQueued = false;
@@ -417,9 +417,7 @@ export class RetrainLoop {
     trigger: RetrainRecord['trigger'],
   ): Promise<RetrainRecord> {
     const now = this.deps.now();
-    const idMs = Math.max(now.getTime(), this.lastIdMs + 1);
-    this.lastIdMs = idMs;
-    const id = `rt-${idMs.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
+    const id = this.ids.next(now);
     const record: RetrainRecord = {
       id,
       task,

@@ -6,7 +6,7 @@
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { SnapshotRecord, Snapshots } from '../pool/snapshots.js';
 import type { RolloutController } from '../rollouts/controller.js';
-import { phaseOf, type RolloutPhase, type RolloutSummary, summaryOf } from '../rollouts/state.js';
+import { phaseOf, type RolloutPhase, type RolloutSummary, summaryOf } from '../rollouts/record.js';
 import type { TrainingRunRecord, TrainingRuns } from '../training/runs.js';
 import type { Alias, ModelRegistry, ModelVersionRecord } from './models.js';
 

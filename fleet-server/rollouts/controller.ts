@@ -18,24 +18,20 @@ import type { DriftReports } from '../drift/reports.js';
 import type { ModelRegistry } from '../registry/models.js';
 import { variantOf, variantsOf } from '../registry/variants.js';
 import type { Collection } from '../store/db.js';
+import { SortableIds } from '../store/ids.js';
 import { KeyedMutex } from '../store/lock.js';
 import type { TelemetryWindows } from '../telemetry/windows.js';
-import { cohortKey, type RolloutSpec } from './spec.js';
+import { ActionError, applyAction, type OperatorAction } from './actions.js';
+import { type FleetView, measurementDue } from './measure.js';
+import { applyUpdate, reconcile, unfinishedFor } from './reconcile.js';
 import {
-  ActionError,
-  applyAction,
-  applyUpdate,
-  type FleetView,
   isFinal,
-  measurementDue,
   newRollout,
-  type OperatorAction,
   type PlannedCommand,
   type RolloutRecord,
   type RolloutTargets,
-  reconcile,
-  unfinishedFor,
-} from './state.js';
+} from './record.js';
+import { cohortKey, type RolloutSpec } from './spec.js';
 import {
   assignVariants,
   chooseVariant,
@@ -52,7 +48,7 @@ const EMPTY_VIEW: FleetView = { traffic: new Map(), shadow: new Map() };
 
 export class RolloutController {
   private readonly lock = new KeyedMutex();
-  private lastIdMs = 0;
+  private readonly ids = new SortableIds('ro');
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private closed = false;
 
@@ -101,8 +97,18 @@ export class RolloutController {
     targets: RolloutTargets;
     spec: RolloutSpec;
     actor: string;
+    /**
+     * The id to create it under, for a caller that persists the id before it asks (the retrain loop): a
+     * rollout that already exists under this id is returned as it is, so asking again after a crash creates
+     * nothing twice. Without one, a new sortable id.
+     */
+    id?: string;
   }): Promise<RolloutRecord> {
     const { model, targets } = request;
+    if (request.id !== undefined) {
+      const existing = await this.rollouts.get(request.id);
+      if (existing) return existing;
+    }
     const version = await this.models.get(model.name, model.version); // 404 for an unknown version
     const targeted = await this.resolveTargets(targets);
     const offered = variantsOf(version).map((v) => v.variant);
@@ -117,11 +123,7 @@ export class RolloutController {
       }
     }
     const now = this.options.now();
-    // Ids sort by creation order (listing newest first needs no index), so their time part never repeats
-    // within a process, even for two rollouts created in one clock tick.
-    const idMs = Math.max(now.getTime(), this.lastIdMs + 1);
-    this.lastIdMs = idMs;
-    const id = `ro-${idMs.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`;
+    const id = request.id ?? this.ids.next(now);
     const rollout = newRollout({
       id,
       model: { name: model.name, version: model.version },
@@ -136,6 +138,11 @@ export class RolloutController {
     // Persisted with every device waiting before the first reconcile plans any command.
     await this.save(rollout);
     return this.update(id, (r) => r);
+  }
+
+  /** A fresh rollout id, for a caller that must persist it before calling `create({ id })`. */
+  newId(): string {
+    return this.ids.next(this.options.now());
   }
 
   async get(id: string): Promise<RolloutRecord> {

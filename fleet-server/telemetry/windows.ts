@@ -10,7 +10,7 @@
 import { emptyBuckets, LATENCY_BUCKETS, mergeBuckets } from '../../shared/histogram.js';
 import type { ShadowStats, TelemetryMessage } from '../../shared/protocol/messages.js';
 import { emptyShadowTraffic } from '../rollouts/gates.js';
-import type { FleetView } from '../rollouts/state.js';
+import type { FleetView } from '../rollouts/measure.js';
 import type { Collection } from '../store/db.js';
 
 export interface TelemetryWindow {

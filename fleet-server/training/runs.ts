@@ -14,7 +14,6 @@
  *
  * Storage: `training-runs` id → TrainingRunRecord; ids sort by creation time.
  */
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
@@ -30,6 +29,7 @@ import type { SnapshotRecord, Snapshots } from '../pool/snapshots.js';
 import type { Lineage, ModelRegistry } from '../registry/models.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
+import { SortableIds } from '../store/ids.js';
 import { parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 import type {
   ChampionInput,
@@ -112,7 +112,7 @@ export const MIN_LABELED_ROWS = 10;
 
 export class TrainingRuns {
   private tail: Promise<void> = Promise.resolve();
-  private lastIdMs = 0;
+  private readonly ids = new SortableIds('run');
   /** Settles when the run finishes (either way); for callers in this process (tests, the retrain loop). */
   private readonly finished = new Map<string, Promise<void>>();
   private readonly stopping = new AbortController();
@@ -197,10 +197,8 @@ export class TrainingRuns {
       );
     }
     const now = this.options.now();
-    const idMs = Math.max(now.getTime(), this.lastIdMs + 1);
-    this.lastIdMs = idMs;
     const run: TrainingRunRecord = {
-      id: `run-${idMs.toString(36).padStart(9, '0')}-${randomUUID().slice(0, 8)}`,
+      id: this.ids.next(now),
       task: task.name,
       model: task.model,
       snapshot: snapshot.id,

@@ -9,13 +9,13 @@ import type { createApi } from '../../../../fleet-server/api/app.js';
 import { type Change, ChangeFeed } from '../../../../fleet-server/api/changes.js';
 import type { DeviceRecord, DeviceRegistry } from '../../../../fleet-server/devices/registry.js';
 import type { DeviceDrift } from '../../../../fleet-server/drift/reports.js';
-import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import {
   newRollout,
   type RolloutDevice,
   type RolloutPhase,
   type RolloutRecord,
-} from '../../../../fleet-server/rollouts/state.js';
+} from '../../../../fleet-server/rollouts/record.js';
+import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
 import type { TelemetryWindow, TelemetryWindows } from '../../../../fleet-server/telemetry/windows.js';
 import type { TrainingRunRecord, TrainingRuns } from '../../../../fleet-server/training/runs.js';

@@ -1,7 +1,7 @@
 /** Canned API bodies shaped as the HTTP API contract describes them. */
 import type { Device, ModelVersion, Rollout } from '../../../../fleet-server/cli/client.js';
+import { newRollout, summaryOf } from '../../../../fleet-server/rollouts/record.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
-import { newRollout, summaryOf } from '../../../../fleet-server/rollouts/state.js';
 
 export const SHA = 'b25a8eb9e4621da2fbe5df9b24a38ed3a2ffe4b157335d1f2fbc3533896c4e85';
 

@@ -12,8 +12,8 @@ import {
   versionKey,
 } from '../../../../fleet-server/registry/models.js';
 import { type CommandSender, RolloutController } from '../../../../fleet-server/rollouts/controller.js';
+import type { RolloutRecord } from '../../../../fleet-server/rollouts/record.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
-import type { RolloutRecord } from '../../../../fleet-server/rollouts/state.js';
 import type { Collection } from '../../../../fleet-server/store/db.js';
 import type { Command, InstallCommand, UpdateMessage } from '../../../../shared/protocol/messages.js';
 import { REPO_PROFILES } from '../../../support/fleet.js';

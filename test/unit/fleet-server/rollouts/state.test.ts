@@ -4,6 +4,15 @@
  * per-device state. Time is a plain Date passed in.
  */
 import { describe, expect, it } from 'vitest';
+import { applyAction } from '../../../../fleet-server/rollouts/actions.js';
+import { type FleetView, measurementDue } from '../../../../fleet-server/rollouts/measure.js';
+import { applyUpdate, reconcile, unfinishedFor } from '../../../../fleet-server/rollouts/reconcile.js';
+import {
+  newRollout,
+  type PlannedCommand,
+  type RolloutRecord,
+  summaryOf,
+} from '../../../../fleet-server/rollouts/record.js';
 import {
   cohortSize,
   parseGate,
@@ -11,18 +20,6 @@ import {
   type RolloutSpec,
   RolloutSpecSchema,
 } from '../../../../fleet-server/rollouts/spec.js';
-import {
-  applyAction,
-  applyUpdate,
-  type FleetView,
-  measurementDue,
-  newRollout,
-  type PlannedCommand,
-  type RolloutRecord,
-  reconcile,
-  summaryOf,
-  unfinishedFor,
-} from '../../../../fleet-server/rollouts/state.js';
 import { emptyBuckets, LATENCY_BOUNDS_MS } from '../../../../shared/histogram.js';
 import type { UpdateMessage } from '../../../../shared/protocol/messages.js';
 
