@@ -10,7 +10,14 @@ import { ModelNameSchema } from '../../shared/manifest.js';
 import { ALIASES } from '../registry/models.js';
 import { allowedActions } from '../rollouts/actions.js';
 import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/record.js';
-import { GateSchema, parseGate, presetSpec, type RolloutSpec, RolloutSpecSchema } from '../rollouts/spec.js';
+import {
+  type PresetOptions,
+  PresetOptionsSchema,
+  presetOptions,
+  presetSpec,
+  type RolloutSpec,
+  RolloutSpecSchema,
+} from '../rollouts/spec.js';
 import type { ApiDeps, Env } from './app.js';
 import { requireRole } from './app.js';
 import { jsonBody } from './errors.js';
@@ -32,34 +39,7 @@ const CreateRolloutSchema = z
         message: 'targets need device ids or tags',
       }),
     strategy: z.enum(['all-at-once', 'canary', 'blue-green', 'custom']).default('all-at-once'),
-    /** Canary percentages, e.g. [5, 25, 100]. */
-    steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).optional(),
-    /** A pause before each canary analysis, seconds. */
-    bakeS: z
-      .number()
-      .int()
-      .positive()
-      .max(30 * 86_400)
-      .optional(),
-    /** Gates replacing the defaults: objects, or expressions such as `p95_latency_ratio<=1.2`. */
-    gates: z
-      .array(z.union([z.string().max(200), GateSchema]))
-      .min(1)
-      .max(16)
-      .optional(),
-    /** Canary analysis window, or blue-green shadow duration, seconds. */
-    windowS: z.number().int().positive().max(86_400).optional(),
-    shadowPercent: z.number().min(1).max(100).optional(),
-    /** Canary: shadow on the first cohort before serving (default true). */
-    shadowFirst: z.boolean().optional(),
-    minAgreement: z.number().min(0).max(1).optional(),
-    deviceTimeoutS: z
-      .number()
-      .int()
-      .positive()
-      .max(30 * 86_400)
-      .optional(),
-    onDeviceTimeout: z.enum(['fail', 'skip']).optional(),
+    ...PresetOptionsSchema.shape,
     /** The whole spec, for strategy `custom`. */
     spec: z.unknown().optional(),
   })
@@ -80,24 +60,15 @@ function specOf(body: z.infer<typeof CreateRolloutSchema>): RolloutSpec {
   }
   if (body.spec !== undefined)
     throw new ValidationError('a spec is only taken with strategy custom', { code: 'invalid_spec' });
-  let gates: z.input<typeof GateSchema>[] | undefined;
+  const { model: _model, targets: _targets, strategy, spec: _spec, ...options } = body;
+  let preset: PresetOptions;
   try {
-    gates = body.gates?.map((g) => (typeof g === 'string' ? parseGate(g) : g));
+    preset = presetOptions(options);
   } catch (err) {
     throw new ValidationError((err as Error).message, { code: 'invalid_gate' });
   }
   try {
-    return presetSpec(body.strategy, {
-      steps: body.steps,
-      bakeS: body.bakeS,
-      gates,
-      windowS: body.windowS,
-      shadowPercent: body.shadowPercent,
-      shadowFirst: body.shadowFirst,
-      minAgreement: body.minAgreement,
-      deviceTimeoutS: body.deviceTimeoutS,
-      onDeviceTimeout: body.onDeviceTimeout,
-    });
+    return presetSpec(strategy, preset);
   } catch (err) {
     if (err instanceof z.ZodError)
       throw new ValidationError(`spec: ${z.prettifyError(err).replaceAll('\n', '; ')}`, {

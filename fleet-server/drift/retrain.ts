@@ -27,7 +27,7 @@ import type { Pool } from '../pool/pool.js';
 import type { ModelRegistry } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import { FINAL_PHASES, type RolloutTargets } from '../rollouts/record.js';
-import { GateSchema, parseGate, presetSpec } from '../rollouts/spec.js';
+import { PresetOptionsSchema, presetOptions, presetSpec } from '../rollouts/spec.js';
 import type { Collection } from '../store/db.js';
 import { SortableIds } from '../store/ids.js';
 import type { Metrics } from '../training/metrics.js';
@@ -72,18 +72,13 @@ export const RetrainPolicySchema = z
     /** Training configuration overrides (as `edgefleet train --config`). */
     trainConfig: z.record(z.string(), z.unknown()).optional(),
     /** The canary the winner goes out with (the `canary` preset's options). */
-    rollout: z
-      .object({
-        steps: z.array(z.number().min(1).max(100)).min(1).max(10).optional(),
-        bakeS: z.number().int().min(0).max(86_400).optional(),
-        windowS: z.number().int().positive().max(86_400).optional(),
-        shadowFirst: z.boolean().optional(),
-        gates: z
-          .array(z.union([z.string().max(200), GateSchema]))
-          .min(1)
-          .max(16)
-          .optional(),
-      })
+    rollout: PresetOptionsSchema.pick({
+      steps: true,
+      bakeS: true,
+      windowS: true,
+      shadowFirst: true,
+      gates: true,
+    })
       .strict()
       .default({}),
   })
@@ -602,13 +597,10 @@ function rolloutSpecOf(policy: RetrainPolicy) {
   const r = policy.rollout;
   try {
     return presetSpec('canary', {
-      steps: r.steps,
-      bakeS: r.bakeS,
-      windowS: r.windowS,
+      ...presetOptions(r),
       // Off unless asked for: a challenger trained on drifted data is meant to disagree with the champion, so
       // shadow agreement would stop exactly the versions the loop exists to ship. It was judged on accuracy.
       shadowFirst: r.shadowFirst ?? false,
-      gates: r.gates?.map((g) => (typeof g === 'string' ? parseGate(g) : g)),
     });
   } catch (err) {
     const message =

@@ -5,6 +5,7 @@
  * only ever re-send (devices are idempotent by command id), never lose a decision.
  */
 import type { UpdateMessage } from '../../shared/protocol/messages.js';
+import { describeStep } from '../../shared/rollout-steps.js';
 import { type FleetView, measure, type StepOutcome } from './measure.js';
 import {
   abortWith,
@@ -17,7 +18,7 @@ import {
   type RolloutRecord,
   withStatus,
 } from './record.js';
-import { cohortSize, DEFAULT_SHADOW_GATES, describeStep, type Step } from './spec.js';
+import { cohortSize, DEFAULT_SHADOW_GATES, type Step } from './spec.js';
 
 /** Apply a device's update report. Returns the same object when nothing changes. */
 export function applyUpdate(

@@ -150,21 +150,50 @@ export const RolloutSpecSchema = z
   });
 export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
 
-export interface PresetOptions {
+/**
+ * A preset strategy's options as a client gives them (the create-rollout request, a retrain policy's
+ * canary): the one schema of them, so every door accepts the same limits.
+ */
+export const PresetOptionsSchema = z.object({
   /** Canary percentages, increasing, ending at 100 (default 5, 25, 100). */
-  steps?: number[] | undefined;
-  /** A pause before each analysis of a canary step. */
-  bakeS?: number | undefined;
-  /** Canary: shadow the candidate on the first cohort before it serves (default true). */
-  shadowFirst?: boolean | undefined;
-  /** Replaces the default gates. */
-  gates?: GateInput[] | undefined;
-  /** Analysis window (canary) or shadow duration (blue-green). */
-  windowS?: number | undefined;
-  shadowPercent?: number | undefined;
-  minAgreement?: number | undefined;
-  deviceTimeoutS?: number | undefined;
-  onDeviceTimeout?: 'fail' | 'skip' | undefined;
+  steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).optional(),
+  /** A pause before each canary analysis, seconds (0: none). */
+  bakeS: z
+    .number()
+    .int()
+    .min(0)
+    .max(30 * 86_400)
+    .optional(),
+  /** Gates replacing the defaults: objects, or expressions such as `p95_latency_ratio<=1.2`. */
+  gates: z
+    .array(z.union([z.string().max(200), GateSchema]))
+    .min(1)
+    .max(16)
+    .optional(),
+  /** Canary analysis window, or blue-green shadow duration, seconds. */
+  windowS: z.number().int().positive().max(86_400).optional(),
+  shadowPercent: z.number().min(1).max(100).optional(),
+  /** Canary: shadow on the first cohort before serving (default true). */
+  shadowFirst: z.boolean().optional(),
+  minAgreement: z.number().min(0).max(1).optional(),
+  deviceTimeoutS: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 86_400)
+    .optional(),
+  onDeviceTimeout: z.enum(['fail', 'skip']).optional(),
+});
+export type PresetOptionsInput = z.input<typeof PresetOptionsSchema>;
+
+/** Preset options with gates parsed (expressions turned into gate objects). */
+export type PresetOptions = {
+  [K in Exclude<keyof PresetOptionsInput, 'gates'>]?: PresetOptionsInput[K] | undefined;
+} & { gates?: GateInput[] | undefined };
+
+/** Preset options as given (gate expressions allowed) → options `presetSpec` takes; throws naming a bad gate. */
+export function presetOptions(input: PresetOptionsInput): PresetOptions {
+  return { ...input, gates: input.gates?.map((g) => (typeof g === 'string' ? parseGate(g) : g)) };
 }
 
 /** The spec of a preset strategy. Throws ZodError naming the problem for bad options. */
@@ -273,15 +302,4 @@ export function cohortKey(deviceId: string, rolloutId: string): number {
 export function cohortSize(percent: number, total: number): number {
   if (percent <= 0 || total === 0) return 0;
   return Math.min(total, Math.max(1, Math.ceil((percent * total) / 100 - 1e-9)));
-}
-
-export function describeStep(step: Step): string {
-  if ('setPercent' in step) return `setPercent ${step.setPercent}`;
-  if ('pause' in step)
-    return step.pause.durationS ? `pause ${step.pause.durationS} s` : 'pause until resumed';
-  if ('shadow' in step) {
-    const on = step.shadow.cohortPercent < 100 ? ` on ${step.shadow.cohortPercent}% of targets` : '';
-    return `shadow ${step.shadow.percent}%${on} for ${step.shadow.durationS} s`;
-  }
-  return `analysis ${step.analysis.windowS} s`;
 }

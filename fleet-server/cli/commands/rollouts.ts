@@ -4,7 +4,7 @@
  * so stdout still holds exactly one JSON document.
  */
 import { type Command, Option } from 'commander';
-import { describeStep } from '../../rollouts/spec.js';
+import { describeStep } from '../../../shared/rollout-steps.js';
 import type { ModelRef, Rollout, RolloutPhase } from '../client.js';
 import type { CliContext } from '../context.js';
 import { cell, formatModelRef, formatTags, indent, orDash, table } from '../format.js';

@@ -4,6 +4,7 @@
  * operator may take (pause, resume, abort, rollback; promote for admins), each confirmed first.
  */
 import { useState } from 'preact/hooks';
+import { describeStep, type StepShape } from '../../../../shared/rollout-steps';
 import { api } from '../api';
 import {
   Badge,
@@ -39,7 +40,7 @@ export interface Rollout {
   id: string;
   model: { name: string; version: number };
   targets: { devices?: string[]; tags?: Record<string, string> };
-  spec: { strategy: string; steps: Record<string, unknown>[] };
+  spec: { strategy: string; steps: StepShape[] };
   createdAt: string;
   createdBy: string;
   phase: string;
@@ -297,16 +298,6 @@ export function NewRolloutView() {
   );
 }
 
-function describeStep(step: Record<string, unknown>): string {
-  const [kind, value] = Object.entries(step)[0] ?? ['?', null];
-  if (kind === 'setPercent') return `serve ${value}%`;
-  const v = (value ?? {}) as Record<string, unknown>;
-  if (kind === 'pause') return v.durationS ? `pause ${v.durationS} s` : 'pause until resumed';
-  if (kind === 'analysis') return `analysis ${v.windowS ?? 60} s`;
-  if (kind === 'shadow') return `shadow ${v.cohortPercent ?? 100}% of targets for ${v.durationS ?? 60} s`;
-  return kind;
-}
-
 const ACTIONS = {
   pause: {
     phases: ['progressing'],
@@ -430,8 +421,8 @@ export function RolloutView(props: { id: string }) {
                   [...measured].reverse().map((m) => (
                     <table key={m.step}>
                       <caption>
-                        Step {m.step + 1} ({describeStep(r.spec.steps[m.step] ?? {})}), measured{' '}
-                        <Time at={m.at} />: <Badge value={m.verdict} />
+                        Step {m.step + 1} ({r.spec.steps[m.step] ? describeStep(r.spec.steps[m.step]!) : '?'}
+                        ), measured <Time at={m.at} />: <Badge value={m.verdict} />
                       </caption>
                       <thead>
                         <tr>
