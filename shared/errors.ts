@@ -82,6 +82,59 @@ export class PermissionError extends EdgefleetError {
   }
 }
 
+/** The statuses the error map answers with. */
+export type HttpErrorStatus = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500;
+
+/**
+ * Family → HTTP status, as data: the fleet's API and the agent's local API both answer from this table.
+ * Subclasses inherit their family's status (ManifestError is not listed: it is no client error at an HTTP edge).
+ */
+export const HTTP_STATUS_OF_FAMILY: readonly (readonly [
+  abstract new (...args: never[]) => EdgefleetError,
+  HttpErrorStatus,
+])[] = [
+  [ValidationError, 400],
+  [AuthenticationError, 401],
+  [PermissionError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [TooLargeError, 413],
+  [UnprocessableError, 422],
+];
+
+/**
+ * The HTTP status of a domain error: its family's, or 500 for an EdgefleetError of no client-error family
+ * (a download, a self-test, a training job that failed is the server's fault, not the caller's).
+ */
+export function httpStatusOf(err: EdgefleetError): HttpErrorStatus {
+  for (const [family, status] of HTTP_STATUS_OF_FAMILY) if (err instanceof family) return status;
+  return 500;
+}
+
+/** The generic message a 500 answers with: internals (paths, stack, library text) go to the log only. */
+export const INTERNAL_MESSAGE = 'internal error';
+
+export interface HttpErrorAnswer {
+  status: HttpErrorStatus;
+  body: { error: { code: string; message: string } };
+  /** The server's fault: the edge logs the error, since its body says nothing of it. */
+  serverFault: boolean;
+}
+
+/**
+ * What an HTTP edge answers for a thrown value. A client-error family answers with its code and message; a
+ * domain error of no such family answers 500 with its code (stable, useful to the caller) and the generic
+ * message; anything else is 500 `internal`, again with the generic message.
+ */
+export function httpErrorOf(err: unknown): HttpErrorAnswer {
+  if (err instanceof EdgefleetError) {
+    const status = httpStatusOf(err);
+    const message = status === 500 ? INTERNAL_MESSAGE : err.message;
+    return { status, body: { error: { code: err.code, message } }, serverFault: status === 500 };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: INTERNAL_MESSAGE } }, serverFault: true };
+}
+
 /** Render any thrown value as one line, for logs and reports. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -6,6 +6,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { EdgefleetError } from '../../shared/errors.js';
 import { type Manifest, ManifestSchema } from '../../shared/manifest.js';
 import { fsyncDir, writeFileAtomic } from '../files.js';
 
@@ -74,7 +75,12 @@ export class SlotStore {
    */
   async stage(name: string, slot: Slot, source: string, manifestText: string): Promise<void> {
     const active = await this.readActive(name);
-    if (active?.slot === slot) throw new Error(`refusing to stage into the active slot ${name}/${slot}`);
+    if (active?.slot === slot) {
+      throw new EdgefleetError(
+        'active_slot_refused',
+        `refusing to stage into the active slot ${name}/${slot}`,
+      );
+    }
     const dir = join(this.root, name, slot);
     const target = this.modelPath(name, slot);
     if (source !== target) {

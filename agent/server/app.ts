@@ -8,7 +8,7 @@ import { Hono } from 'hono';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { z } from 'zod';
-import { EdgefleetError, NotFoundError, ValidationError } from '../../shared/errors.js';
+import { httpErrorOf, NotFoundError, ValidationError } from '../../shared/errors.js';
 import { DRIFT_VERDICTS } from '../../shared/protocol/messages.js';
 import { OIP_DATATYPE, toJsonNumbers } from '../../shared/tensors.js';
 import type { Capture } from '../capture/capture.js';
@@ -136,14 +136,11 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     });
   }
 
+  // The fleet's API answers from the same map: a family's status, else 500 with a generic message (logged here).
   app.onError((err, c) => {
-    if (err instanceof NotFoundError) return c.json({ error: { code: err.code, message: err.message } }, 404);
-    if (err instanceof ValidationError)
-      return c.json({ error: { code: err.code, message: err.message } }, 400);
-    if (err instanceof EdgefleetError)
-      return c.json({ error: { code: err.code, message: err.message } }, 500);
-    deps.log.error({ err }, 'inference api error');
-    return c.json({ error: { code: 'internal', message: (err as Error).message } }, 500);
+    const answer = httpErrorOf(err);
+    if (answer.serverFault) deps.log.error({ err, path: c.req.path }, 'inference api error');
+    return c.json(answer.body, answer.status);
   });
   app.notFound((c) =>
     c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
@@ -211,15 +208,7 @@ export function createInferenceApi(deps: ServerDeps): Hono {
       };
       prepared.set(model, ready);
     }
-    let body: unknown;
-    try {
-      body = JSON.parse(bodyText);
-    } catch (err) {
-      throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, {
-        code: 'invalid_json',
-      });
-    }
-    const request = ready.validator.parse(body);
+    const request = ready.validator.parse(parseJsonBody(bodyText));
     const results = await ready.batcher.run(request.feeds);
     deps.shadow?.offer(
       { name: model.name, version: model.version },
@@ -276,15 +265,7 @@ export function createInferenceApi(deps: ServerDeps): Hono {
 
   app.post('/v2/models/:name/feedback', async (c) => {
     const model = serving(c.req.param('name'));
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch (err) {
-      throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, {
-        code: 'invalid_json',
-      });
-    }
-    const parsed = FeedbackSchema.safeParse(body);
+    const parsed = FeedbackSchema.safeParse(parseJsonBody(await c.req.text()));
     if (!parsed.success) {
       throw new ValidationError(
         `feedback needs {"id": "<request id>", "label": <class or number>} or "labels": [...] per row (${parsed.error.issues[0]?.message})`,
@@ -300,4 +281,15 @@ export function createInferenceApi(deps: ServerDeps): Hono {
     c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }),
   );
   return app;
+}
+
+/** A request body as JSON; text that is not JSON is the caller's mistake (400 `invalid_json`). */
+function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, {
+      code: 'invalid_json',
+    });
+  }
 }

@@ -1,40 +1,28 @@
 /**
- * The one place domain errors become HTTP responses: `{ error: { code, message } }` with a status chosen by
- * error family. Anything unexpected is a 500 with a generic message (details go to the log, not the client).
+ * The one place domain errors become HTTP responses: `{ error: { code, message } }` with the status of the
+ * error's family (`httpErrorOf` in shared/errors.ts, the same map the agent's local API answers from).
+ * Anything unexpected, or a domain error of no client-error family, is a 500 with a generic message
+ * (details go to the log, not the client).
  */
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import {
-  AuthenticationError,
-  ConflictError,
-  EdgefleetError,
-  NotFoundError,
-  PermissionError,
-  TooLargeError,
-  UnprocessableError,
+  type EdgefleetError,
+  type HttpErrorStatus,
+  httpErrorOf,
+  httpStatusOf,
   ValidationError,
 } from '../../shared/errors.js';
 
-type Status = 400 | 401 | 403 | 404 | 409 | 413 | 422 | 500;
-
-export function statusOf(err: EdgefleetError): Status {
-  if (err instanceof ValidationError) return 400;
-  if (err instanceof AuthenticationError) return 401;
-  if (err instanceof PermissionError) return 403;
-  if (err instanceof NotFoundError) return 404;
-  if (err instanceof ConflictError) return 409;
-  if (err instanceof TooLargeError) return 413;
-  if (err instanceof UnprocessableError) return 422;
-  return 400;
+/** The status a domain error answers with (the audit trail records it for errors that escaped the handler). */
+export function statusOf(err: EdgefleetError): HttpErrorStatus {
+  return httpStatusOf(err);
 }
 
 export function errorHandler(log: Logger) {
   return (err: Error, c: Context) => {
-    if (err instanceof EdgefleetError) {
-      return c.json({ error: { code: err.code, message: err.message } }, statusOf(err));
-    }
     if (err instanceof z.ZodError) {
       return c.json(
         { error: { code: 'invalid_input', message: z.prettifyError(err).replaceAll('\n', '; ') } },
@@ -44,8 +32,9 @@ export function errorHandler(log: Logger) {
     if (err instanceof HTTPException) {
       return c.json({ error: { code: 'http_error', message: err.message } }, err.status);
     }
-    log.error({ err, path: c.req.path }, 'unhandled error in HTTP handler');
-    return c.json({ error: { code: 'internal', message: 'internal error' } }, 500);
+    const answer = httpErrorOf(err);
+    if (answer.serverFault) log.error({ err, path: c.req.path }, 'unhandled error in HTTP handler');
+    return c.json(answer.body, answer.status);
   };
 }
 
