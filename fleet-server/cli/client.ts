@@ -59,7 +59,12 @@ export interface ModelDrift {
 }
 export type RolloutTargets = RolloutRecord['targets'];
 export type RolloutDevice = RolloutRecord['devices'][number];
-export type Rollout = RolloutRecord & { phase: RolloutPhase; percent: number; summary: RolloutSummary };
+export type Rollout = RolloutRecord & {
+  phase: RolloutPhase;
+  percent: number;
+  summary: RolloutSummary;
+  actions: { action: string; allowed: boolean; role: Role; reason: string | null; effect: string }[];
+};
 
 export interface OperatorToken {
   id: string;

@@ -84,13 +84,21 @@ export interface ActionRule {
   role: 'operator' | 'admin';
   /** Why not, when it is not allowed in this phase. */
   reason: string | null;
+  /** What it does (`ACTION_EFFECT`): the words a client shows before an operator confirms it. */
+  effect: string;
 }
 
 /** Every action with whether the phase allows it (and why not): served with each rollout. */
 export function allowedActions(phase: RolloutPhase): ActionRule[] {
   return ROLLOUT_ACTIONS.map((action) => {
     const rule = TABLE[phase][action];
-    return { action, allowed: rule === true, role: ACTION_ROLE[action], reason: rule === true ? null : rule };
+    return {
+      action,
+      allowed: rule === true,
+      role: ACTION_ROLE[action],
+      reason: rule === true ? null : rule,
+      effect: ACTION_EFFECT[action],
+    };
   });
 }
 

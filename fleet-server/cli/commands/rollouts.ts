@@ -239,10 +239,18 @@ export function formatReason(reason: Rollout['devices'][number]['reason']): stri
   return reason ? cell(`${reason.code}: ${reason.message}`) : '-';
 }
 
+/** The actions the rollout's phase allows, as the server serves them; admin-only ones say so. */
+export function formatActions(actions: Rollout['actions']): string {
+  const allowed = actions.filter((a) => a.allowed);
+  if (allowed.length === 0) return 'none in this phase';
+  return allowed.map((a) => (a.role === 'admin' ? `${a.action} (admin)` : a.action)).join(', ');
+}
+
 export function rolloutDetail(r: Rollout): string {
   const steps = r.spec.steps;
   let text = `rollout ${r.id}  model ${formatModelRef(r.model)}  strategy ${r.spec.strategy}  created ${r.createdAt} by ${r.createdBy}\n`;
   text += `phase ${r.phase}  at ${r.percent}%  (${formatSummary(r.summary)})\n`;
+  text += `actions: ${formatActions(r.actions)}\n`;
   if (steps.length > 1) {
     text += `steps: ${steps
       .map((step, i) => `${i === r.status.step ? '>' : i < r.status.step ? '✓' : ' '}${describeStep(step)}`)

@@ -1,11 +1,12 @@
 /**
  * Rollouts: the list, a form that starts one (canary by default), and one rollout live: its steps, each
- * gate's measured value against its threshold, every device's state and failure reason, and the actions an
- * operator may take (pause, resume, abort, rollback; promote for admins), each confirmed first.
+ * gate's measured value against its threshold, every device's state and failure reason, and the actions the
+ * server says the phase allows and the signed-in role may take (served with the rollout as `actions`, with
+ * what each does), each confirmed first.
  */
-import { useState } from 'preact/hooks';
+import { useContext, useState } from 'preact/hooks';
 import { describeStep, type StepShape } from '../../../../shared/rollout-steps';
-import { api } from '../api';
+import { api, type Role, roleAtLeast } from '../api';
 import {
   Badge,
   ConfirmButton,
@@ -15,6 +16,7 @@ import {
   href,
   Loading,
   Page,
+  SessionContext,
   Time,
   useCan,
   useResource,
@@ -36,6 +38,18 @@ interface GateResult {
   detail: string;
 }
 
+/**
+ * One operator action as the server serves it with each rollout: whether the phase allows it (and why not),
+ * the least role that may take it, and what it does. The console renders these and keeps no rules of its own.
+ */
+export interface RolloutAction {
+  action: 'pause' | 'resume' | 'abort' | 'rollback' | 'promote';
+  allowed: boolean;
+  role: Role;
+  reason: string | null;
+  effect: string;
+}
+
 export interface Rollout {
   id: string;
   model: { name: string; version: number };
@@ -46,6 +60,7 @@ export interface Rollout {
   phase: string;
   percent: number;
   summary: Record<string, number>;
+  actions: RolloutAction[];
   status: {
     phase: string;
     step: number;
@@ -298,43 +313,55 @@ export function NewRolloutView() {
   );
 }
 
-const ACTIONS = {
-  pause: {
-    phases: ['progressing'],
-    role: 'operator',
-    tone: 'primary',
-    text: 'It stops where it is; devices keep what they run.',
-  },
-  resume: {
-    phases: ['paused'],
-    role: 'operator',
-    tone: 'primary',
-    text: 'It goes on from the step it paused at.',
-  },
-  promote: {
-    phases: ['progressing', 'paused'],
-    role: 'admin',
-    tone: 'danger',
-    text: 'Skips the remaining steps and gates: every target gets this version now.',
-  },
-  abort: {
-    phases: ['progressing', 'paused'],
-    role: 'operator',
-    tone: 'danger',
-    text: 'Stops the rollout for good; devices keep what they run.',
-  },
-  rollback: {
-    phases: ['progressing', 'paused', 'failed', 'aborted', 'succeeded'],
-    role: 'operator',
-    tone: 'danger',
-    text: 'Every device that installed this version goes back to the one it ran before.',
-  },
-} as const;
+const label = (action: string) => action[0]!.toUpperCase() + action.slice(1);
+
+/**
+ * The actions the server serves with the rollout, already narrowed to those the signed-in role may take:
+ * a confirmed button for each one the phase allows, and for the others the server's reason why not.
+ */
+function RolloutActions(props: { rollout: Rollout; actions: RolloutAction[]; onDone: () => void }) {
+  const { rollout: r, actions } = props;
+  if (actions.length === 0) return null;
+  const refused = actions.filter((a) => !a.allowed);
+  return (
+    <>
+      <div class="actions">
+        {actions
+          .filter((a) => a.allowed)
+          .map((a) => (
+            <ConfirmButton
+              key={a.action}
+              label={label(a.action)}
+              title={`${label(a.action)} rollout ${r.id}?`}
+              message={<p>{a.effect}</p>}
+              // Pause and resume undo each other; the rest change what devices run for good.
+              tone={a.action === 'pause' || a.action === 'resume' ? 'primary' : 'danger'}
+              withReason
+              onConfirm={(reason) =>
+                api(`/rollouts/${encodeURIComponent(r.id)}/${a.action}`, {
+                  method: 'POST',
+                  body: reason ? { reason } : {},
+                }).then(props.onDone)
+              }
+            />
+          ))}
+      </div>
+      {refused.length > 0 ? (
+        <ul class="muted" aria-label="Actions not possible now">
+          {refused.map((a) => (
+            <li key={a.action}>
+              {label(a.action)}: not now, {a.reason}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
+  );
+}
 
 export function RolloutView(props: { id: string }) {
   const rollout = useResource<Rollout>(`/rollouts/${encodeURIComponent(props.id)}`, concerns(props.id));
-  const isOperator = useCan('operator');
-  const isAdmin = useCan('admin');
+  const role = useContext(SessionContext).role;
   return (
     <Page title={`Rollout ${props.id}`}>
       <Loading resource={rollout}>
@@ -377,29 +404,11 @@ export function RolloutView(props: { id: string }) {
                   </>
                 ) : null}
               </dl>
-              {isOperator ? (
-                <div class="actions">
-                  {(Object.keys(ACTIONS) as (keyof typeof ACTIONS)[])
-                    .filter((a) => (ACTIONS[a].phases as readonly string[]).includes(r.phase))
-                    .filter((a) => ACTIONS[a].role === 'operator' || isAdmin)
-                    .map((action) => (
-                      <ConfirmButton
-                        key={action}
-                        label={action[0]!.toUpperCase() + action.slice(1)}
-                        title={`${action[0]!.toUpperCase() + action.slice(1)} rollout ${r.id}?`}
-                        message={<p>{ACTIONS[action].text}</p>}
-                        tone={ACTIONS[action].tone}
-                        withReason
-                        onConfirm={(reason) =>
-                          api(`/rollouts/${encodeURIComponent(r.id)}/${action}`, {
-                            method: 'POST',
-                            body: reason ? { reason } : {},
-                          }).then(rollout.reload)
-                        }
-                      />
-                    ))}
-                </div>
-              ) : null}
+              <RolloutActions
+                rollout={r}
+                actions={r.actions.filter((a) => roleAtLeast(role, a.role))}
+                onDone={rollout.reload}
+              />
               <section aria-labelledby="steps-title">
                 <h2 id="steps-title">Steps</h2>
                 <ol class="steps">

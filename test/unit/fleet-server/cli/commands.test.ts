@@ -5,6 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RolloutPhase } from '../../../../fleet-server/cli/client.js';
+import { allowedActions } from '../../../../fleet-server/rollouts/actions.js';
 import { device, modelVersion, rollout, SHA } from './fixtures.js';
 import { emptyDir, type FakeApi, jsonBody, only, runCli, startFakeApi } from './harness.js';
 
@@ -480,6 +482,34 @@ describe('rollouts', () => {
     );
     expect(run.stdout).toMatch(/DEVICE\s+STATE\s+PROVIDER\s+REASON/);
     expect(run.stdout).toMatch(/dev-100\s+failed\s+-\s+signature_invalid: signature does not match/);
+  });
+
+  it('status lists the actions the phase allows, as the server serves them', async () => {
+    // What an operator may do in each phase (PRODUCT.md): abort rolls back, so it is gone once the rollout
+    // finished or stopped, where only rollback remains; nothing is left once it is rolled back.
+    const expected: [RolloutPhase, string][] = [
+      ['progressing', 'actions: pause, abort, rollback, promote (admin)'],
+      ['paused', 'actions: resume, abort, rollback, promote (admin)'],
+      ['succeeded', 'actions: rollback'],
+      ['failed', 'actions: rollback'],
+      ['aborted', 'actions: none in this phase'],
+      ['rolled_back', 'actions: none in this phase'],
+    ];
+    for (const [phase, line] of expected) {
+      const served = rollout(['active'], { phase, actions: allowedActions(phase) });
+      api.on('GET /api/v1/rollouts/ro-1', { json: served });
+      const run = await cli('rollout', 'status', 'ro-1');
+      expect(run.code).toBe(0);
+      expect(run.stdout.split('\n'), phase).toContain(line);
+    }
+  });
+
+  it('status renders the served actions, not rules of its own', async () => {
+    // A server whose table differs (here: one that allows nothing but a resume while progressing).
+    const actions = allowedActions('progressing').map((a) => ({ ...a, allowed: a.action === 'resume' }));
+    api.on('GET /api/v1/rollouts/ro-1', { json: rollout(['pending'], { actions }) });
+    const run = await cli('rollout', 'status', 'ro-1');
+    expect(run.stdout).toMatch(/^phase progressing .*\nactions: resume\n/m);
   });
 
   it('status --watch polls every second until the phase is terminal, printing changes', async () => {

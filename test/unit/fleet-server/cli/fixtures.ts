@@ -1,5 +1,6 @@
 /** Canned API bodies shaped as the HTTP API contract describes them. */
 import type { Device, ModelVersion, Rollout } from '../../../../fleet-server/cli/client.js';
+import { allowedActions } from '../../../../fleet-server/rollouts/actions.js';
 import { newRollout, summaryOf } from '../../../../fleet-server/rollouts/record.js';
 import { presetSpec } from '../../../../fleet-server/rollouts/spec.js';
 
@@ -96,6 +97,7 @@ export function rollout(
     phase,
     percent: 100,
     summary,
+    actions: allowedActions(phase),
     ...overrides,
   } as Rollout;
 }
