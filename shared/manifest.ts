@@ -11,70 +11,17 @@ import { canonicalBytes } from './canonical-json.js';
 import { type PublicKeyInfo, type SigningKey, sha256Hex, signBytes, verifyBytes } from './crypto/signing.js';
 import { EdgefleetError } from './errors.js';
 import type { FirmwareProfile } from './firmware-profile.js';
-import { TensorSpecSchema, TensorValueSchema } from './tensors.js';
+import {
+  MANIFEST_SCHEMA,
+  type Manifest,
+  ManifestSchema,
+  type UnsignedManifest,
+  type UnsignedManifestInput,
+  UnsignedManifestSchema,
+} from './manifest-schema.js';
 
-export const MANIFEST_SCHEMA = 'edgefleet.manifest/v1';
-
-export const ModelNameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9._-]{0,127}$/,
-    'model name: lowercase letters, digits, ".", "_" and "-", at most 128',
-  );
-
-/**
- * A variant name as the fleet registers new ones (`default`, `fp16`, `int8`, `jetson-orin`…). The manifest
- * field itself stays looser so manifests signed before this rule still verify.
- */
-export const VariantNameSchema = z
-  .string()
-  .regex(
-    /^[a-z0-9][a-z0-9._-]{0,63}$/,
-    'variant name: lowercase letters, digits, ".", "_" and "-", at most 64',
-  );
-
-export const Sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'sha256: 64 lowercase hex digits');
-
-export const GoldenSchema = z.object({
-  inputs: z.array(TensorValueSchema).min(1),
-  outputs: z.array(TensorValueSchema).min(1),
-  /** A value passes when |actual - expected| <= abs + rel * |expected|. */
-  tolerance: z.object({ abs: z.number().nonnegative(), rel: z.number().nonnegative() }),
-});
-export type Golden = z.infer<typeof GoldenSchema>;
-
-export const SignatureSchema = z.object({ keyid: Sha256Schema, sig: z.string().min(1).max(256) });
-
-export const UnsignedManifestSchema = z.object({
-  schema: z.literal(MANIFEST_SCHEMA),
-  name: ModelNameSchema,
-  /** Strictly increasing per model name. */
-  version: z.number().int().positive(),
-  /** Which build of the version this is (fp32/fp16/per-profile); devices accept those their profile lists. */
-  variant: z.string().min(1).max(64).default('default'),
-  artifact: z.object({
-    sha256: Sha256Schema,
-    size: z.number().int().positive(),
-    mediaType: z.literal('application/onnx').default('application/onnx'),
-  }),
-  inputs: z.array(TensorSpecSchema).min(1),
-  outputs: z.array(TensorSpecSchema).min(1),
-  opset: z.number().int().positive(),
-  createdAt: z.iso.datetime(),
-  expiresAt: z.iso.datetime(),
-  golden: GoldenSchema,
-  /** Reference statistics for drift detection; filled by the training pipeline (issue 3/5). */
-  referenceStats: z.unknown().nullable().default(null),
-  /** Free-form, signed metadata (lineage pointers, description). */
-  labels: z.record(z.string(), z.string()).default({}),
-});
-export type UnsignedManifest = z.infer<typeof UnsignedManifestSchema>;
-export type UnsignedManifestInput = z.input<typeof UnsignedManifestSchema>;
-
-export const ManifestSchema = UnsignedManifestSchema.extend({
-  signatures: z.array(SignatureSchema).min(1).max(8),
-});
-export type Manifest = z.infer<typeof ManifestSchema>;
+// The schemas live apart (zod only) so the wire contract can use them without signing code.
+export * from './manifest-schema.js';
 
 /** A manifest verification failure. `code` is what devices report and rollout status shows. */
 export class ManifestError extends EdgefleetError {

@@ -6,7 +6,7 @@
  * regression target) and the model name it feeds.
  */
 import { z } from 'zod';
-import { ModelNameSchema } from './manifest.js';
+import { ModelNameSchema } from './manifest-schema.js';
 
 export const TaskNameSchema = z
   .string()

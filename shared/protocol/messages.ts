@@ -5,7 +5,7 @@
  * every place that must handle it.
  */
 import { z } from 'zod';
-import { ModelNameSchema } from '../manifest.js';
+import { ModelNameSchema } from '../manifest-schema.js';
 
 export const PROTOCOL_VERSION = 1;
 
