@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
-import { lineageOf } from '../registry/lineage.js';
+import { lineageOf } from '../views/lineage.js';
 import { parseAlias } from '../registry/models.js';
 import { variantName, versionView } from '../registry/variants.js';
 import type { ApiDeps, Env } from './app.js';

@@ -13,7 +13,7 @@ import type { DeviceDrift, VersionDrift } from '../drift/reports.js';
 import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../drift/retrain.js';
 import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
-import type { LineageView } from '../registry/lineage.js';
+import type { LineageView } from '../views/lineage.js';
 import type {
   Alias,
   AliasRecord,

@@ -9,8 +9,6 @@
  */
 import { emptyBuckets, LATENCY_BUCKETS, mergeBuckets } from '../../shared/histogram.js';
 import type { ShadowStats, TelemetryMessage } from '../../shared/protocol/messages.js';
-import { emptyShadowTraffic } from '../rollouts/gates.js';
-import type { FleetView } from '../rollouts/measure.js';
 import type { Collection } from '../store/db.js';
 
 export interface TelemetryWindow {
@@ -27,6 +25,45 @@ export interface TelemetryWindow {
   /** The agent process and the device over the window (absent in windows stored before they were kept). */
   process?: TelemetryMessage['process'];
   device?: TelemetryMessage['device'];
+}
+
+/** One device's inference traffic on one model version, summed over a span of windows. */
+export interface VersionTraffic {
+  requests: number;
+  errors: number;
+  latencyBuckets: number[];
+}
+
+/** One device's shadow comparisons of a candidate version, summed over a span of windows. */
+export interface ShadowSums {
+  compared: number;
+  agreed: number;
+  dropped: number;
+  errors: number;
+  activeLatencyBuckets: number[];
+  candidateLatencyBuckets: number[];
+}
+
+/**
+ * What the windows say about one model for a set of devices. Shaped as the rollouts' `FleetView` input
+ * (rollouts/measure.ts) so the controller passes it on as is; telemetry does not import the rollouts.
+ */
+export interface TelemetryView {
+  /** Per device, traffic by version; devices that reported none of this model are absent. */
+  traffic: Map<string, Map<number, VersionTraffic>>;
+  /** Per device, shadow comparisons of the candidate; devices that compared nothing are absent. */
+  shadow: Map<string, ShadowSums>;
+}
+
+function emptyShadowSums(): ShadowSums {
+  return {
+    compared: 0,
+    agreed: 0,
+    dropped: 0,
+    errors: 0,
+    activeLatencyBuckets: emptyBuckets(),
+    candidateLatencyBuckets: emptyBuckets(),
+  };
 }
 
 export const DEFAULT_RETENTION_MS = 2 * 3600_000;
@@ -74,19 +111,16 @@ export class TelemetryWindows {
     return (await this.windows.values(`${deviceId}/`)).filter((w) => w.receivedAt >= sinceMs);
   }
 
-  /** The gate view of `model` for these devices: traffic per version and shadow stats of `candidate`. */
+  /** The gate view of `model` for these devices: traffic per version and shadow stats of `model` as candidate. */
   async view(
     deviceIds: readonly string[],
     model: { name: string; version: number },
     sinceMs: number,
-  ): Promise<FleetView> {
-    const traffic = new Map<
-      string,
-      Map<number, { requests: number; errors: number; latencyBuckets: number[] }>
-    >();
-    const shadow = new Map<string, FleetView['shadow'] extends ReadonlyMap<string, infer V> ? V : never>();
+  ): Promise<TelemetryView> {
+    const traffic = new Map<string, Map<number, VersionTraffic>>();
+    const shadow = new Map<string, ShadowSums>();
     for (const deviceId of deviceIds) {
-      const byVersion = new Map<number, { requests: number; errors: number; latencyBuckets: number[] }>();
+      const byVersion = new Map<number, VersionTraffic>();
       for (const w of await this.since(deviceId, sinceMs)) {
         for (const m of w.models) {
           if (m.name !== model.name) continue;
@@ -99,7 +133,7 @@ export class TelemetryWindows {
         }
         for (const s of w.shadow) {
           if (s.candidate.name !== model.name || s.candidate.version !== model.version) continue;
-          const agg = shadow.get(deviceId) ?? emptyShadowTraffic();
+          const agg = shadow.get(deviceId) ?? emptyShadowSums();
           agg.compared += s.compared;
           agg.agreed += s.agreed;
           agg.dropped += s.dropped;

@@ -5,10 +5,10 @@
  */
 import type { DeviceRegistry } from '../devices/registry.js';
 import type { SnapshotRecord, Snapshots } from '../pool/snapshots.js';
+import type { Alias, ModelRegistry, ModelVersionRecord } from '../registry/models.js';
 import type { RolloutController } from '../rollouts/controller.js';
 import { phaseOf, type RolloutPhase, type RolloutSummary, summaryOf } from '../rollouts/record.js';
 import type { TrainingRunRecord, TrainingRuns } from '../training/runs.js';
-import type { Alias, ModelRegistry, ModelVersionRecord } from './models.js';
 
 export interface LineageView {
   /** Where the snapshot's samples came from: enrolled devices, and other sources (imports). */
