@@ -21,7 +21,7 @@ import { loadIdentity } from './enroll.js';
 import { connectLink } from './link/mqtt.js';
 import { ModelHost } from './runtime/host.js';
 import type { ModelRuntime } from './runtime/ort.js';
-import { selfTest } from './runtime/selftest.js';
+import { serveSlot } from './runtime/serve.js';
 import { ShadowRunner } from './runtime/shadow.js';
 import { otherSlot, type Slot, SlotStore } from './runtime/slots.js';
 import { startTelemetry } from './telemetry/reporter.js';
@@ -236,25 +236,18 @@ export async function serveFromDisk(
       const manifest = await slots.readManifest(name, slot);
       if (!manifest) continue;
       try {
-        const loaded = await runtime.load(slots.modelPath(name, slot), profile);
-        try {
-          await selfTest(loaded, manifest.golden);
-        } catch (err) {
-          await loaded.release();
-          throw err;
-        }
+        // The pointer is rewritten only when falling back to the other slot.
+        const loaded = await serveSlot(
+          { runtime, slots, profile, host },
+          { name, slot, manifest },
+          { writePointer: slot !== pointer.slot },
+        );
         if (slot !== pointer.slot) {
           log.warn(
             { model: name, from: pointer.slot, to: slot },
             'active slot does not load; serving the other slot',
           );
-          await slots.writeActive(name, {
-            slot,
-            version: manifest.version,
-            sha256: manifest.artifact.sha256,
-          });
         }
-        host.swap({ name, version: manifest.version, slot, manifest, loaded });
         log.info(
           { model: name, version: manifest.version, slot, provider: loaded.provider },
           'serving model',

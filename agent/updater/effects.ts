@@ -2,8 +2,9 @@
  * The work behind each update state: verify the manifest, download (resumable, capped), verify the artifact
  * and stage it into the inactive slot, load + self-test, activate or start shadowing, and switch an active
  * model back to the other slot for a rollback. Each returns the machine's next event; none of them decides
- * what happens next. Errors become `failed` events with a specific reason code. Slot switches write the
- * pointer before the serving table, and a replaced session is retired, never released under a request.
+ * what happens next. Errors become `failed` events with a specific reason code. Every slot switch goes
+ * through `serveSlot` (runtime/serve.ts): self-tested, pointer written before the serving table, the replaced
+ * session retired, never released under a request.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -16,7 +17,7 @@ import { type Manifest, ManifestError, verifyArtifact, verifyManifest } from '..
 import type { ModelRef, Reason } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
 import type { LoadedModel, ModelRuntime } from '../runtime/ort.js';
-import { selfTest, warmUp } from '../runtime/selftest.js';
+import { loadChecked, type SlotModel, serveSlot } from '../runtime/serve.js';
 import type { ShadowRunner } from '../runtime/shadow.js';
 import { otherSlot, type SlotStore } from '../runtime/slots.js';
 import type { UpdateEvent, UpdateRecord } from './machine.js';
@@ -192,21 +193,19 @@ export class UpdateEffects {
   }
 
   async loadAndSelfTest(record: UpdateRecord): Promise<UpdateEvent> {
-    let loaded: LoadedModel | undefined;
     try {
       const manifest = this.manifestOf(record);
-      loaded = await this.deps.runtime.load(
-        this.deps.slots.modelPath(manifest.name, record.slot!),
-        this.deps.profile,
-      );
-      await selfTest(loaded, manifest.golden);
-      await warmUp(loaded, manifest.golden);
+      const loaded = await loadChecked(this.deps, this.slotModel(record, manifest), { warm: true });
       this.ready.set(record.commandId, loaded);
       return { type: 'loaded', provider: loaded.provider };
     } catch (err) {
-      await loaded?.release().catch(() => undefined);
       return failed(err);
     }
+  }
+
+  /** The staged slot of an install record (set at `staged`, before any state that loads it). */
+  private slotModel(record: UpdateRecord, manifest: Manifest): SlotModel {
+    return { name: manifest.name, slot: record.slot!, manifest };
   }
 
   async activate(record: UpdateRecord): Promise<UpdateEvent> {
@@ -214,31 +213,11 @@ export class UpdateEffects {
       // Verified against the pinned key at `received`; parse again without the version rule (the pointer may
       // already name this version when a crash interrupted the switch).
       const manifest = this.manifestOf(record);
-      // A shadowing candidate is already loaded (and self-tested) beside the active model.
-      let loaded = this.ready.get(record.commandId) ?? this.deps.shadow.take(record.model)?.loaded;
-      if (!loaded) {
-        // Restarted mid-activation: the staged model passed its self-test before; load and check it again.
-        loaded = await this.deps.runtime.load(
-          this.deps.slots.modelPath(manifest.name, record.slot!),
-          this.deps.profile,
-        );
-        await selfTest(loaded, manifest.golden);
-      }
+      // A shadowing candidate is already loaded (and self-tested) beside the active model. Without one
+      // (restarted mid-activation) the staged model, which passed its self-test before, is loaded and checked again.
+      const loaded = this.ready.get(record.commandId) ?? this.deps.shadow.take(record.model)?.loaded;
       this.ready.delete(record.commandId);
-      await this.deps.slots.writeActive(manifest.name, {
-        slot: record.slot!,
-        version: manifest.version,
-        sha256: manifest.artifact.sha256,
-      });
-      const previous = this.deps.host.swap({
-        name: manifest.name,
-        version: manifest.version,
-        slot: record.slot!,
-        manifest,
-        loaded,
-      });
-      // Released once the requests still running on it are done (never under a request in flight).
-      if (previous) this.deps.host.retire(previous);
+      await serveSlot(this.deps, { ...this.slotModel(record, manifest), loaded });
       return { type: 'activated' };
     } catch (err) {
       return failed(err);
@@ -252,14 +231,8 @@ export class UpdateEffects {
       const manifest = this.manifestOf(record);
       loaded = this.ready.get(record.commandId);
       this.ready.delete(record.commandId);
-      if (!loaded) {
-        // Restarted while shadowing: load and check the staged candidate again.
-        loaded = await this.deps.runtime.load(
-          this.deps.slots.modelPath(manifest.name, record.slot!),
-          this.deps.profile,
-        );
-        await selfTest(loaded, manifest.golden);
-      }
+      // Restarted while shadowing: load and check the staged candidate again.
+      loaded ??= await loadChecked(this.deps, this.slotModel(record, manifest));
       const replaced = this.deps.shadow.set({
         model: { name: manifest.name, version: manifest.version },
         loaded,
@@ -280,7 +253,6 @@ export class UpdateEffects {
    * leave). A failure names why; the active model then keeps serving.
    */
   async rollbackActive(model: ModelRef): Promise<RollbackOutcome> {
-    let loaded: LoadedModel | undefined;
     try {
       const pointer = await this.deps.slots.readActive(model.name);
       if (!pointer || pointer.version !== model.version) return { ok: true, switched: false };
@@ -297,24 +269,9 @@ export class UpdateEffects {
           `the other slot of ${model.name} holds v${manifest.version}, not a version older than v${model.version}: the previous model is gone`,
         );
       }
-      loaded = await this.deps.runtime.load(this.deps.slots.modelPath(model.name, slot), this.deps.profile);
-      await selfTest(loaded, manifest.golden);
-      await this.deps.slots.writeActive(model.name, {
-        slot,
-        version: manifest.version,
-        sha256: manifest.artifact.sha256,
-      });
-      const previous = this.deps.host.swap({
-        name: manifest.name,
-        version: manifest.version,
-        slot,
-        manifest,
-        loaded,
-      });
-      if (previous) this.deps.host.retire(previous);
+      await serveSlot(this.deps, { name: model.name, slot, manifest });
       return { ok: true, switched: true };
     } catch (err) {
-      await loaded?.release().catch(() => undefined);
       return { ok: false, reason: reasonOf(err) };
     }
   }
