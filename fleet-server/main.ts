@@ -15,6 +15,7 @@ import { AuditLog } from './audit/log.js';
 import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/aedes.js';
 import { connectFleetLink, type FleetLink } from './broker/link.js';
+import { consolePage } from './console/serve.js';
 import { codeVersion } from './code-version.js';
 import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig } from './config.js';
 import { loadProfiles } from './devices/profiles.js';
@@ -295,6 +296,8 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       version: VERSION,
       log,
     });
+    // The web console next to the API: its page and bundled assets (all it reads comes from the API).
+    app.route('/', consolePage());
     log.info({ http: httpUrl, mqtt: mqttUrl, dataDir: config.dataDir }, 'fleet server started');
 
     return {

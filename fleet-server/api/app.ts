@@ -1,27 +1,14 @@
 /**
  * The HTTP API (`/api/v1/*`), built by a factory so tests drive it in-process with `app.request(...)`.
  * Handlers validate input once (zod), call the domain modules and throw on failure; `errorHandler` is the
- * only place that turns errors into responses.
+ * only place that turns errors into responses. The console's page is not mounted here: the composition root
+ * (main.ts) mounts it next to the API.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
 import { compress } from 'hono/compress';
-import type { Logger } from 'pino';
-import { AuthenticationError, PermissionError } from '../../shared/errors.js';
-import type { AuditLog } from '../audit/log.js';
-import { consolePage } from '../console/serve.js';
-import type { DeviceRegistry } from '../devices/registry.js';
-import type { DriftReports } from '../drift/reports.js';
-import type { RetrainLoop } from '../drift/retrain.js';
-import type { Pool } from '../pool/pool.js';
-import type { Snapshots } from '../pool/snapshots.js';
-import type { KeyRing } from '../registry/keys.js';
-import type { ModelRegistry } from '../registry/models.js';
-import type { RolloutController } from '../rollouts/controller.js';
-import type { ArtifactStore } from '../store/artifacts.js';
-import type { TelemetryWindows } from '../telemetry/windows.js';
-import type { TrainingRuns } from '../training/runs.js';
 import { auditMiddleware, auditRouteDocs, auditRoutes } from './audit.js';
-import type { ChangeFeed } from './changes.js';
+import type { Env } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { errorHandler } from './errors.js';
 import { openApiDocument, type RouteDoc } from './openapi.js';
 import { artifactRoutes } from './routes-artifacts.js';
@@ -32,56 +19,6 @@ import { modelRouteDocs, modelRoutes } from './routes-models.js';
 import { poolRouteDocs, poolRoutes } from './routes-pool.js';
 import { rolloutRouteDocs, rolloutRoutes } from './routes-rollouts.js';
 import { trainingRouteDocs, trainingRoutes } from './routes-training.js';
-import { type OperatorTokens, type Principal, type Role, roleAtLeast } from './tokens.js';
-
-export interface ApiDeps {
-  tokens: OperatorTokens;
-  devices: DeviceRegistry;
-  models: ModelRegistry;
-  rollouts: RolloutController;
-  artifacts: ArtifactStore;
-  pool: Pool;
-  snapshots: Snapshots;
-  training: TrainingRuns;
-  drift: DriftReports;
-  retrains: RetrainLoop;
-  audit: AuditLog;
-  /** Rollouts, training runs and devices whose state moved: the events stream's `update`s. */
-  changes: ChangeFeed;
-  /** Per-device telemetry windows, for the console's device charts. */
-  telemetry: TelemetryWindows;
-  keys: KeyRing;
-  /** URLs handed to devices at enrollment. */
-  publicUrl: string;
-  publicMqttUrl: string;
-  version: string;
-  log: Logger;
-}
-
-export type Env = { Variables: { principal: Principal } };
-
-/** Middleware: a valid operator bearer token with at least `role`. */
-export function requireRole(tokens: OperatorTokens, role: Role): MiddlewareHandler<Env> {
-  return async (c, next) => {
-    const principal = await bearerPrincipal(tokens, c.req.header('authorization'));
-    if (!principal)
-      throw new AuthenticationError('a valid operator token is required (Authorization: Bearer <token>)');
-    // Known before the role check, so a refused call is audited under the token that made it.
-    c.set('principal', principal);
-    if (!roleAtLeast(principal.role, role)) {
-      throw new PermissionError(`this needs the ${role} role; the token has ${principal.role}`);
-    }
-    await next();
-  };
-}
-
-export async function bearerPrincipal(
-  tokens: OperatorTokens,
-  header: string | undefined,
-): Promise<Principal | undefined> {
-  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
-  return match ? tokens.authenticate(match[1]!) : undefined;
-}
 
 export function createApi(deps: ApiDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -117,8 +54,6 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.route('/api/v1', driftRoutes(deps));
   app.route('/api/v1', auditRoutes(deps));
   app.route('/api/v1', consoleRoutes(deps));
-  // The web console: its page and bundled assets (everything else it needs comes from the API above).
-  app.route('/', consolePage());
   return app;
 }
 

@@ -9,11 +9,15 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { EdgefleetError, ValidationError } from '../../shared/errors.js';
 import type { AuditEntry, AuditLog } from '../audit/log.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
 import type { Change } from './changes.js';
+import type { ApiDeps } from './deps.js';
 import { statusOf as errorStatus } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'audit' | 'changes' | 'tokens'>;
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
@@ -55,7 +59,7 @@ const ListQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
 
-export function auditRoutes(deps: ApiDeps): Hono<Env> {
+export function auditRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
   app.get('/audit', requireRole(deps.tokens, 'operator'), async (c) => {
     const parsed = ListQuerySchema.safeParse(c.req.query());

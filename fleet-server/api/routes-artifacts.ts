@@ -6,8 +6,12 @@
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { AuthenticationError, NotFoundError, ValidationError } from '../../shared/errors.js';
-import type { ApiDeps, Env } from './app.js';
-import { bearerPrincipal } from './app.js';
+import type { Env } from './auth.js';
+import { bearerPrincipal } from './auth.js';
+import type { ApiDeps } from './deps.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'artifacts' | 'devices' | 'tokens'>;
 
 export type ByteRange = { start: number; end: number } | 'unsatisfiable' | null;
 
@@ -27,7 +31,7 @@ export function parseRange(header: string | undefined, size: number): ByteRange 
   return { start, end };
 }
 
-export function artifactRoutes(deps: ApiDeps): Hono<Env> {
+export function artifactRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.get('/artifacts/:sha256', async (c) => {
@@ -59,7 +63,7 @@ export function artifactRoutes(deps: ApiDeps): Hono<Env> {
   return app;
 }
 
-async function authorized(deps: ApiDeps, header: string | undefined): Promise<boolean> {
+async function authorized(deps: Deps, header: string | undefined): Promise<boolean> {
   if (!header) return false;
   if (/^Bearer /i.test(header)) return (await bearerPrincipal(deps.tokens, header)) !== undefined;
   const basic = /^Basic\s+(\S+)$/i.exec(header);

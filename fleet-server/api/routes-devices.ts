@@ -4,12 +4,16 @@ import { z } from 'zod';
 import { EnrollRequestSchema } from '../../shared/api/enroll.js';
 import { ValidationError } from '../../shared/errors.js';
 import { viewOf } from '../devices/registry.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 import { modelName } from './routes-models.js';
 import { ROLES } from './tokens.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'devices' | 'keys' | 'log' | 'publicMqttUrl' | 'publicUrl' | 'tokens'>;
 
 const TagsSchema = z.record(
   z.string().regex(/^[\w.-]{1,64}$/, 'tag keys: letters, digits, _ . -'),
@@ -64,7 +68,7 @@ export function parseTagQuery(values: string[]): Record<string, string> {
   return tags;
 }
 
-export function deviceRoutes(deps: ApiDeps): Hono<Env> {
+export function deviceRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.post('/tokens', requireRole(deps.tokens, 'admin'), async (c) => {

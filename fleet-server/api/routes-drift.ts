@@ -10,12 +10,16 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { type DeviceDrift, summarize } from '../drift/reports.js';
 import { RetrainPolicySchema } from '../drift/retrain.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 import { modelName } from './routes-models.js';
 import { taskName } from './routes-pool.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'devices' | 'drift' | 'log' | 'models' | 'pool' | 'retrains' | 'tokens'>;
 
 const TriggerBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
 const DriftQuerySchema = z.object({
@@ -34,7 +38,7 @@ const TimelineQuerySchema = z.object({
   bucketS: z.coerce.number().int().positive().max(86_400).default(60),
 });
 
-export function driftRoutes(deps: ApiDeps): Hono<Env> {
+export function driftRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.get('/drift', requireRole(deps.tokens, 'viewer'), async (c) => {
@@ -141,7 +145,7 @@ export function driftRoutes(deps: ApiDeps): Hono<Env> {
  * (`(none)` without the tag). Unset: no cohort breakdown.
  */
 async function cohortKey(
-  deps: ApiDeps,
+  deps: Deps,
   raw: string | undefined,
 ): Promise<((deviceId: string) => string) | null> {
   if (raw === undefined) return null;

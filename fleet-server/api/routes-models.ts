@@ -10,13 +10,17 @@ import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
-import { lineageOf } from '../views/lineage.js';
 import { parseAlias } from '../registry/models.js';
 import { variantName, versionView } from '../registry/variants.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import { lineageOf } from '../views/lineage.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'devices' | 'log' | 'models' | 'rollouts' | 'snapshots' | 'tokens' | 'training'>;
 
 /** A model name from a path, or a 400 naming what is wrong with it (shared by every route that takes one). */
 export function modelName(raw: string): string {
@@ -122,13 +126,13 @@ function parseSample(text: string): SampleInput {
   return parsed.data;
 }
 
-async function aliasesOf(deps: ApiDeps, name: string, version: number) {
+async function aliasesOf(deps: Deps, name: string, version: number) {
   return Object.values(await deps.models.aliases(name))
     .filter((a) => a.version === version)
     .map((a) => a.alias);
 }
 
-export function modelRoutes(deps: ApiDeps): Hono<Env> {
+export function modelRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
   const maxBytes = deps.models.maxModelBytes;
 

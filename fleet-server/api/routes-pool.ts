@@ -7,10 +7,14 @@ import { z } from 'zod';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { TaskNameSchema, TaskSchema } from '../../shared/pool.js';
 import { parseImport } from '../pool/import.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'log' | 'pool' | 'snapshots' | 'tokens'>;
 
 const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
 
@@ -33,7 +37,7 @@ export function taskName(raw: string): string {
   return parsed.data;
 }
 
-export function poolRoutes(deps: ApiDeps): Hono<Env> {
+export function poolRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
   const { pool, snapshots } = deps;
 

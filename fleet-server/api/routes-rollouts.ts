@@ -18,10 +18,14 @@ import {
   type RolloutSpec,
   RolloutSpecSchema,
 } from '../rollouts/spec.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
+
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'log' | 'models' | 'rollouts' | 'tokens'>;
 
 const CreateRolloutSchema = z
   .object({
@@ -89,7 +93,7 @@ export function rolloutView(rollout: RolloutRecord) {
   };
 }
 
-export function rolloutRoutes(deps: ApiDeps): Hono<Env> {
+export function rolloutRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.post('/rollouts', requireRole(deps.tokens, 'operator'), async (c) => {

@@ -4,13 +4,17 @@
  */
 import { Hono } from 'hono';
 import { TrainRequestSchema } from '../training/runs.js';
-import type { ApiDeps, Env } from './app.js';
-import { requireRole } from './app.js';
+import type { Env } from './auth.js';
+import { requireRole } from './auth.js';
+import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 import { taskName } from './routes-pool.js';
 
-export function trainingRoutes(deps: ApiDeps): Hono<Env> {
+/** What these routes reach of the fleet. */
+type Deps = Pick<ApiDeps, 'log' | 'tokens' | 'training'>;
+
+export function trainingRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.post('/tasks/:name/train', requireRole(deps.tokens, 'operator'), async (c) => {

@@ -74,17 +74,6 @@ export async function buildConsole(): Promise<ConsoleBundle> {
   return { html: asset('text/html; charset=utf-8', Buffer.from(html)), assets };
 }
 
-let bundle: Promise<ConsoleBundle> | undefined;
-
-/** The bundle, built once per process (a failed build is retried on the next request). */
-export function consoleBundle(): Promise<ConsoleBundle> {
-  bundle ??= buildConsole().catch((err: unknown) => {
-    bundle = undefined;
-    throw err;
-  });
-  return bundle;
-}
-
 const SECURITY_HEADERS = {
   // Only the console's own script runs; inline styles are allowed for the chart library's layout.
   'content-security-policy':
@@ -107,7 +96,20 @@ function respond(acceptEncoding: string | undefined, a: Asset, cache: string): R
   return new Response(new Uint8Array(body), { status: 200, headers });
 }
 
+/**
+ * The page and its assets, mounted by the composition root. The bundle is built on the first request and kept
+ * by this app, not by the module, so each app (each fleet, each test) owns its own; a failed build is retried
+ * on the next request.
+ */
 export function consolePage(): Hono {
+  let bundle: Promise<ConsoleBundle> | undefined;
+  const consoleBundle = (): Promise<ConsoleBundle> => {
+    bundle ??= buildConsole().catch((err: unknown) => {
+      bundle = undefined;
+      throw err;
+    });
+    return bundle;
+  };
   const app = new Hono();
   app.get('/', async (c) =>
     respond(c.req.header('accept-encoding'), (await consoleBundle()).html, 'no-cache'),
