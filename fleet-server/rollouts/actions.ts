@@ -4,7 +4,7 @@
  * exactly those). A refused action carries the reason, the same words the 409 says.
  */
 import type { Reason } from '../../shared/protocol/messages.js';
-import { abortWith, type RolloutPhase, type RolloutRecord, withStatus } from './record.js';
+import { abortWith, type RolloutHead, type RolloutPhase, withStatus } from './record.js';
 
 export const ROLLOUT_ACTIONS = ['pause', 'resume', 'abort', 'rollback', 'promote'] as const;
 export type RolloutActionName = (typeof ROLLOUT_ACTIONS)[number];
@@ -130,12 +130,12 @@ export class ActionError extends Error {
  * - abort: stop and roll back every device that got the new version. rollback: the same, also after success.
  * - promote: skip the remaining steps and gates (every target gets the new version now).
  */
-export function applyAction(
-  rollout: RolloutRecord,
+export function applyAction<R extends RolloutHead>(
+  rollout: R,
   action: OperatorAction,
   actor: string,
   now: Date,
-): RolloutRecord {
+): R {
   const at = now.toISOString();
   const s = rollout.status;
   const why = refusal(s.phase, action.type);

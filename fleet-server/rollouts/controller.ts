@@ -22,16 +22,21 @@ import { SortableIds } from '../store/ids.js';
 import { KeyedMutex } from '../store/lock.js';
 import type { TelemetryWindows } from '../telemetry/windows.js';
 import { ActionError, applyAction, type OperatorAction } from './actions.js';
+import { type Plan, RolloutBook } from './book.js';
 import { type FleetView, measurementDue } from './measure.js';
-import { applyUpdate, reconcile, unfinishedFor } from './reconcile.js';
+import { type Joiner, planJoin, planReconcile, planUpdate, unfinishedFor } from './reconcile.js';
 import {
   isFinal,
+  isFinished,
   newRollout,
   type PlannedCommand,
+  type RolloutDevice,
+  type RolloutHead,
   type RolloutRecord,
   type RolloutTargets,
 } from './record.js';
-import { cohortKey, type RolloutSpec } from './spec.js';
+import type { RolloutSpec } from '../../shared/api/rollouts.js';
+import { cohortKey } from './spec.js';
 import {
   assignVariants,
   chooseVariant,
@@ -50,6 +55,8 @@ export class RolloutController {
   private readonly lock = new KeyedMutex();
   private readonly ids = new SortableIds('ro');
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Books of the rollouts this controller has reconciled, by id (it is their only writer). */
+  private readonly books = new Map<string, RolloutBook>();
   private closed = false;
 
   constructor(
@@ -79,10 +86,16 @@ export class RolloutController {
     },
   ) {}
 
-  /** Pick up unfinished rollouts (after a restart): reconcile each, which re-arms its timer. */
+  /**
+   * Pick up unfinished rollouts (after a restart): reconcile each, which re-arms its timer — also a
+   * succeeded rollout whose late joiners have not finished (their re-sends and timeouts go on).
+   */
   async start(): Promise<void> {
     for (const rollout of await this.rollouts.values()) {
-      if (!isFinal(rollout.status.phase)) await this.update(rollout.id, (r) => r);
+      const live =
+        !isFinal(rollout.status.phase) ||
+        (rollout.status.phase === 'succeeded' && rollout.devices.some((d) => !isFinished(d.state)));
+      if (live) await this.update(rollout.id);
     }
   }
 
@@ -137,7 +150,7 @@ export class RolloutController {
     });
     // Persisted with every device waiting before the first reconcile plans any command.
     await this.save(rollout);
-    return this.update(id, (r) => r);
+    return this.update(id);
   }
 
   /** A fresh rollout id, for a caller that must persist it before calling `create({ id })`. */
@@ -159,7 +172,12 @@ export class RolloutController {
   async act(id: string, action: OperatorAction, actor: string): Promise<RolloutRecord> {
     await this.get(id);
     try {
-      return await this.update(id, (r) => applyAction(r, action, actor, this.options.now()));
+      return await this.update(id, (book) => ({
+        head: applyAction(book.head, action, actor, this.options.now()),
+        changes: new Map(),
+        commands: [],
+        nextCheckAt: null,
+      }));
     } catch (err) {
       if (err instanceof ActionError) throw new ConflictError(err.message, err.code);
       throw err;
@@ -175,7 +193,12 @@ export class RolloutController {
       );
       return;
     }
-    await this.update(report.rolloutId, (r) => applyUpdate(r, deviceId, report, this.options.now()));
+    await this.update(report.rolloutId, (book) => {
+      const device = planUpdate(book, deviceId, report, this.options.now());
+      return (
+        device && { head: book.head, changes: new Map([[deviceId, device]]), commands: [], nextCheckAt: null }
+      );
+    });
   }
 
   /**
@@ -186,8 +209,9 @@ export class RolloutController {
   async onDeviceOnline(deviceId: string): Promise<void> {
     const all = await this.rollouts.values();
     for (const rollout of all) {
-      const planned = unfinishedFor(rollout, deviceId);
-      if (planned) await this.send(rollout, planned);
+      const device = rollout.devices.find((d) => d.deviceId === deviceId);
+      const planned = unfinishedFor(rollout, deviceId, device);
+      if (planned) await this.send(rollout, device, planned);
     }
     await this.adopt(deviceId, all);
   }
@@ -217,55 +241,22 @@ export class RolloutController {
       );
       const accepts = this.acceptsOf(device.profile);
       const variant = chooseVariant(offered, accepts ?? FALLBACK_ACCEPTS);
-      const joined = await this.lock.run(rollout.id, async () => {
-        const current = (await this.rollouts.get(rollout.id))!;
-        if (current.devices.some((d) => d.deviceId === deviceId)) return null;
-        const at = this.options.now().toISOString();
-        const commandId = variant === null ? null : randomUUID();
-        const reason =
-          variant === null
-            ? {
+      const joiner: Joiner =
+        variant === null
+          ? {
+              deviceId,
+              variant: null,
+              reason: {
                 code: 'no_variant',
                 message: noVariantReason(rollout.model, offered, device.profile, accepts),
-              }
-            : null;
-        const next: RolloutRecord = {
-          ...current,
-          devices: [
-            ...current.devices,
-            {
-              deviceId,
-              rank: current.devices.length,
-              state: variant === null ? 'skipped' : 'pending',
-              commandId,
-              mode: variant === null ? null : 'activate',
-              shadowPercent: null,
-              activateId: null,
-              rollbackId: null,
-              reason,
-              executionProvider: null,
-              ...(variant === null ? {} : { variant }),
-              sentAt: variant === null ? null : at,
-              updatedAt: at,
-            },
-          ],
-          status: {
-            ...current.status,
-            events: [
-              ...current.status.events,
-              {
-                at,
-                type: 'joined',
-                message:
-                  variant === null
-                    ? `${deviceId} joined the targets later but no variant fits it (${reason!.message}): skipped`
-                    : `${deviceId} joined the targets later: installing the production version (variant ${variant})`,
               },
-            ].slice(-200),
-          },
-        };
-        await this.save(next);
-        return commandId === null ? null : { next, commandId };
+            }
+          : { deviceId, variant };
+      let joined = false;
+      await this.update(rollout.id, (book) => {
+        const plan = planJoin(book, joiner, this.options.now());
+        joined = plan !== null;
+        return plan;
       });
       if (variant === null) {
         this.options.log.warn(
@@ -277,53 +268,79 @@ export class RolloutController {
           { deviceId, rolloutId: rollout.id, model: rollout.model },
           'late device gets production',
         );
-        await this.send(joined.next, {
-          kind: 'install',
-          deviceId,
-          id: joined.commandId,
-          mode: 'activate',
-          shadowPercent: 100,
-        });
       }
     }
   }
 
-  /** Mutate under the lock, reconcile, persist, then send; re-arm the timer. */
-  private update(id: string, mutate: (r: RolloutRecord) => RolloutRecord): Promise<RolloutRecord> {
+  /**
+   * Under the rollout's lock: apply the plan `mutate` makes (a report, an action, a join), reconcile,
+   * persist, then send what reconcile planned and re-arm the timer. The book stays cached between calls (this
+   * controller is the only writer of its rollouts); a failure drops it, so the next call reloads what was
+   * persisted.
+   */
+  private update(id: string, mutate?: (book: RolloutBook) => Plan | null): Promise<RolloutRecord> {
     return this.lock.run(id, async () => {
-      const stored = await this.rollouts.get(id);
-      if (!stored) throw new NotFoundError('rollout', id);
-      const mutated = mutate(stored);
-      const now = this.options.now();
-      const view = await this.viewFor(mutated, now);
-      const { rollout, commands, nextCheckAt } = reconcile(mutated, view, now, () => randomUUID());
-      if (rollout !== stored) await this.save(rollout);
-      const events = newEvents(stored, rollout);
-      if (events.length > 0) {
-        await this.options
-          .onEvents?.(rollout, events)
-          .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout events hook failed'));
+      const book = await this.bookOf(id);
+      try {
+        return await this.reconcileBook(book, mutate);
+      } catch (err) {
+        this.books.delete(id);
+        throw err;
       }
-      for (const command of commands) await this.send(rollout, command);
-      this.arm(id, nextCheckAt);
-      if (stored.status.phase !== 'succeeded' && rollout.status.phase === 'succeeded') {
-        await this.options
-          .onSucceeded?.(rollout)
-          .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout success hook failed'));
-      }
-      if (stored.status.phase !== rollout.status.phase) {
-        this.options.log.info(
-          {
-            rolloutId: id,
-            from: stored.status.phase,
-            to: rollout.status.phase,
-            abort: rollout.status.abort?.reason,
-          },
-          'rollout phase changed',
-        );
-      }
-      return rollout;
     });
+  }
+
+  private async reconcileBook(
+    book: RolloutBook,
+    mutate: ((book: RolloutBook) => Plan | null) | undefined,
+  ): Promise<RolloutRecord> {
+    const id = book.head.id;
+    const stored = book.head;
+    const mutation = mutate?.(book) ?? null;
+    if (mutation) book.apply(mutation);
+    const now = this.options.now();
+    const view = await this.viewFor(book, now);
+    const plan = planReconcile(book, view, now, () => randomUUID());
+    const changed = mutation !== null || plan.head !== book.head || plan.changes.size > 0;
+    book.apply(plan);
+    const rollout = book.toRecord();
+    if (changed) await this.save(rollout);
+    const events = newEvents(stored, book.head);
+    if (events.length > 0) {
+      await this.options
+        .onEvents?.(rollout, events)
+        .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout events hook failed'));
+    }
+    for (const command of plan.commands) await this.send(book.head, book.get(command.deviceId), command);
+    this.arm(id, plan.nextCheckAt);
+    if (stored.status.phase !== 'succeeded' && book.head.status.phase === 'succeeded') {
+      await this.options
+        .onSucceeded?.(rollout)
+        .catch((err) => this.options.log.error({ err, rolloutId: id }, 'rollout success hook failed'));
+    }
+    if (stored.status.phase !== book.head.status.phase) {
+      this.options.log.info(
+        {
+          rolloutId: id,
+          from: stored.status.phase,
+          to: book.head.status.phase,
+          abort: book.head.status.abort?.reason,
+        },
+        'rollout phase changed',
+      );
+    }
+    return rollout;
+  }
+
+  /** The cached book of a rollout, or one built from its stored record. */
+  private async bookOf(id: string): Promise<RolloutBook> {
+    const cached = this.books.get(id);
+    if (cached) return cached;
+    const stored = await this.rollouts.get(id);
+    if (!stored) throw new NotFoundError('rollout', id);
+    const book = RolloutBook.from(stored);
+    this.books.set(id, book);
+    return book;
   }
 
   private async save(rollout: RolloutRecord): Promise<void> {
@@ -332,10 +349,11 @@ export class RolloutController {
   }
 
   /** Telemetry since the analysis began, only when a measurement is due: reports in between stay cheap. */
-  private async viewFor(rollout: RolloutRecord, now: Date): Promise<FleetView> {
+  private async viewFor(book: RolloutBook, now: Date): Promise<FleetView> {
+    const rollout = book.head;
     const analysis = rollout.status.analysis;
     if (!this.options.telemetry || !analysis || !measurementDue(rollout, now)) return EMPTY_VIEW;
-    const deviceIds = rollout.devices.map((d) => d.deviceId);
+    const deviceIds = book.toRecord().devices.map((d) => d.deviceId);
     const since = Date.parse(analysis.startedAt);
     const view = await this.options.telemetry.view(deviceIds, rollout.model, since);
     const drift = await this.options.drift?.gateInput(deviceIds, rollout.model, since);
@@ -350,7 +368,7 @@ export class RolloutController {
     const delay = Math.max(0, Math.min(at.getTime() - this.options.now().getTime(), 2 ** 31 - 1));
     const timer = setTimeout(() => {
       this.timers.delete(id);
-      this.update(id, (r) => r).catch((err) =>
+      this.update(id).catch((err) =>
         this.options.log.error({ err, rolloutId: id }, 'scheduled rollout reconcile failed'),
       );
     }, delay);
@@ -380,7 +398,11 @@ export class RolloutController {
   private readonly acceptsOf = (profile: string): readonly string[] | undefined =>
     this.options.profiles?.get(profile)?.acceptsVariants;
 
-  private async send(rollout: RolloutRecord, planned: PlannedCommand): Promise<void> {
+  private async send(
+    rollout: Pick<RolloutRecord, 'id' | 'model'>,
+    device: RolloutDevice | undefined,
+    planned: PlannedCommand,
+  ): Promise<void> {
     const base: { v: typeof PROTOCOL_VERSION; id: string; ts: number; rolloutId: string } = {
       v: PROTOCOL_VERSION,
       id: planned.id,
@@ -392,7 +414,7 @@ export class RolloutController {
       // Read the stored, signed manifest at send time: what the registry holds is what devices verify. The
       // device's variant (records from before variants have none: the version's first variant).
       const version = await this.models.get(rollout.model.name, rollout.model.version);
-      const chosen = rollout.devices.find((d) => d.deviceId === planned.deviceId)?.variant;
+      const chosen = device?.variant;
       const variant = chosen === undefined ? variantsOf(version)[0]! : variantOf(version, chosen);
       command = {
         ...base,
@@ -420,7 +442,7 @@ export class RolloutController {
 }
 
 /** Events in `after` that `before` did not have (the list is capped, so find where `before` ended). */
-function newEvents(before: RolloutRecord, after: RolloutRecord): RolloutRecord['status']['events'] {
+function newEvents(before: RolloutHead, after: RolloutHead): RolloutHead['status']['events'] {
   if (after === before) return [];
   const last = before.status.events.at(-1);
   const at = last ? after.status.events.lastIndexOf(last) : -1;

@@ -13,8 +13,17 @@ import {
   type ShadowTraffic,
   type Traffic,
 } from './gates.js';
-import { abortWith, currentPercent, type Measurement, type RolloutRecord, withStatus } from './record.js';
-import { cohortSize, type Gate } from './spec.js';
+import {
+  abortWith,
+  currentPercent,
+  type Measurement,
+  type RolloutDevice,
+  type RolloutHead,
+  type RolloutRecord,
+  withStatus,
+} from './record.js';
+import type { Gate } from '../../shared/api/rollouts.js';
+import { cohortSize } from './spec.js';
 
 const MAX_MEASUREMENTS = 20;
 
@@ -29,13 +38,18 @@ export interface FleetView {
 }
 
 export interface StepOutcome {
-  rollout: RolloutRecord;
+  rollout: RolloutHead;
   done: 'advance' | 'wait';
   wakeAt: number | null;
 }
 
+/**
+ * Take the step's measurement when one is due. `devices` is asked for only then (it is O(n): the cohort and
+ * control traffic are summed over every device), so reconciles between measurements stay cheap.
+ */
 export function measure(
-  rollout: RolloutRecord,
+  rollout: RolloutHead,
+  devices: () => RolloutDevice[],
   gates: Gate[],
   windowS: number,
   intervalS: number,
@@ -63,7 +77,7 @@ export function measure(
   const nowMs = now.getTime();
   if (nowMs < Math.min(due, end)) return { rollout: r, done: 'wait', wakeAt: Math.min(due, end) };
 
-  const inputs = gateInputs(r, view);
+  const inputs = gateInputs({ ...r, devices: devices() }, view);
   const results = gates.map((g) => evaluateGate(g, inputs, context));
   const verdict = combine(results.map((x) => x.verdict));
   const failures = { ...analysis.failures };
@@ -129,7 +143,7 @@ export function measure(
  * Whether reconciling now may take a gate measurement (so the fleet view is worth building): the rollout
  * is progressing in an analysis or shadow step whose measurement is due. Mirrors `measure`'s timing.
  */
-export function measurementDue(r: RolloutRecord, now: Date): boolean {
+export function measurementDue(r: Pick<RolloutRecord, 'spec' | 'status'>, now: Date): boolean {
   if (r.status.phase !== 'progressing') return false;
   const step = r.spec.steps[r.status.step];
   if (!step || !('analysis' in step || 'shadow' in step)) return false;
@@ -143,7 +157,10 @@ export function measurementDue(r: RolloutRecord, now: Date): boolean {
 }
 
 /** Canary: cohort devices active on the new version. Control: targets not yet in any cohort. */
-export function gateInputs(r: RolloutRecord, view: FleetView): GateInputs {
+export function gateInputs(
+  r: Pick<RolloutRecord, 'model' | 'spec' | 'status' | 'devices'>,
+  view: FleetView,
+): GateInputs {
   const percent = currentPercent(r);
   const size = cohortSize(percent, r.devices.length);
   const cohort = r.devices.filter((d) => d.rank < size);

@@ -1,52 +1,57 @@
 /**
- * The pure rules that move a rollout: device reports (`applyUpdate`), and `reconcile`, which looks at the
- * record, the fleet's view and the clock and returns the next record, the commands to send and when to look
- * again. No I/O: the controller persists what reconcile returns BEFORE sending its commands, so a crash can
- * only ever re-send (devices are idempotent by command id), never lose a decision.
+ * The pure rules that move a rollout: a device's report (`planUpdate`), a device that joins a finished
+ * rollout's targets later (`planJoin`), and `planReconcile`, which looks at the rollout, the fleet's view and
+ * the clock and plans the next head, the changed devices, the commands to send and when to look again. No
+ * I/O: the controller persists what a plan returns BEFORE sending its commands, so a crash can only ever
+ * re-send (devices are idempotent by command id), never lose a decision.
+ *
+ * Work per call is proportional to what changed, not to the number of devices: the book's indexes answer
+ * "is the cohort finished?", "which devices are due a re-send or a timeout?" in O(log n) (book.ts). Only a
+ * gate measurement (every `intervalS`, not per report) walks every device.
+ *
+ * `applyUpdate`, `reconcile` and `join` are the same rules on whole records (O(n) per call: they build a
+ * book), for callers that hold a record rather than a book.
  */
-import type { UpdateMessage } from '../../shared/protocol/messages.js';
+import type { Reason, UpdateMessage } from '../../shared/protocol/messages.js';
 import { describeStep } from '../../shared/rollout-steps.js';
+import { Draft, dueAt, type Plan, RolloutBook } from './book.js';
 import { type FleetView, measure, type StepOutcome } from './measure.js';
 import {
   abortWith,
-  isFinal,
+  installOf,
   isFinished,
   type PlannedCommand,
   RESEND_AFTER_MS,
   type ReconcileResult,
   type RolloutDevice,
   type RolloutRecord,
+  resendOf,
   withStatus,
 } from './record.js';
-import { cohortSize, DEFAULT_SHADOW_GATES, type Step } from './spec.js';
+import type { Step } from '../../shared/api/rollouts.js';
+import { cohortSize, DEFAULT_SHADOW_GATES } from './spec.js';
 
-/** Apply a device's update report. Returns the same object when nothing changes. */
-export function applyUpdate(
-  rollout: RolloutRecord,
+/** A device's update report: the device's new entry, or null when the report changes nothing. */
+export function planUpdate(
+  book: Pick<RolloutBook, 'get'>,
   deviceId: string,
   report: UpdateMessage,
   now: Date,
-): RolloutRecord {
-  const index = rollout.devices.findIndex((d) => d.deviceId === deviceId);
-  if (index < 0) return rollout;
-  const current = rollout.devices[index]!;
+): RolloutDevice | null {
+  const current = book.get(deviceId);
+  if (!current) return null;
   const at = now.toISOString();
   let next: RolloutDevice | null = null;
   if (report.commandId === current.rollbackId && report.commandId !== null) {
-    if (current.state === 'rolled_back') return rollout;
+    if (current.state === 'rolled_back') return null;
     if (report.state === 'rolled_back' || report.state === 'failed') {
-      next = {
-        ...current,
-        state: report.state,
-        reason: report.reason ?? current.reason,
-        updatedAt: at,
-      };
+      next = { ...current, state: report.state, reason: report.reason ?? current.reason, updatedAt: at };
     }
   } else if (report.commandId === current.commandId && current.commandId !== null) {
     // Install progress. Once finished, only an activation of a shadowing candidate moves it on.
-    if (current.state === 'rolled_back' || current.state === 'skipped') return rollout;
+    if (current.state === 'rolled_back' || current.state === 'skipped') return null;
     if ((current.state === 'active' || current.state === 'failed') && report.state !== 'rolled_back')
-      return rollout;
+      return null;
     next = {
       ...current,
       state: report.state,
@@ -63,74 +68,130 @@ export function applyUpdate(
       next.reason === current.reason &&
       next.executionProvider === current.executionProvider)
   )
-    return rollout;
+    return null;
+  return next;
+}
+
+/** Apply a device's update report to a whole record. Returns the same object when nothing changes. */
+export function applyUpdate(
+  rollout: RolloutRecord,
+  deviceId: string,
+  report: UpdateMessage,
+  now: Date,
+): RolloutRecord {
+  const index = rollout.devices.findIndex((d) => d.deviceId === deviceId);
+  if (index < 0) return rollout;
+  const next = planUpdate({ get: () => rollout.devices[index] }, deviceId, report, now);
+  if (!next) return rollout;
   const devices = rollout.devices.slice();
   devices[index] = next;
   return { ...rollout, devices };
 }
 
+/** A device joining a finished rollout's targets: with the variant it gets, or without one (and why). */
+export type Joiner =
+  | { deviceId: string; variant: string }
+  | { deviceId: string; variant: null; reason: Reason };
+
 /**
- * Move the rollout as far as the record, the view and the clock allow. Idempotent: reconciling the result
- * again at the same instant changes nothing and plans no command.
+ * A device that matches a succeeded rollout's tag targets but was never part of it (it enrolled later)
+ * joins it: waiting, so the next reconcile sends it the install and then re-sends and times it out like
+ * any other device; or skipped, with the reason, when no variant of the version fits it. Null when it is
+ * already a target.
  */
-export function reconcile(
-  rollout: RolloutRecord,
-  view: FleetView,
-  now: Date,
-  newId: () => string,
-): ReconcileResult {
+export function planJoin(book: RolloutBook, joiner: Joiner, now: Date): Plan | null {
+  if (book.get(joiner.deviceId)) return null;
+  const at = now.toISOString();
+  const draft = new Draft(book);
+  draft.set({
+    deviceId: joiner.deviceId,
+    rank: book.size,
+    state: joiner.variant === null ? 'skipped' : 'waiting',
+    commandId: null,
+    mode: null,
+    shadowPercent: null,
+    activateId: null,
+    rollbackId: null,
+    reason: joiner.variant === null ? joiner.reason : null,
+    executionProvider: null,
+    ...(joiner.variant === null ? {} : { variant: joiner.variant }),
+    sentAt: null,
+    issuedAt: null,
+    updatedAt: at,
+  });
+  draft.head = withStatus(
+    draft.head,
+    now,
+    {},
+    'joined',
+    joiner.variant === null
+      ? `${joiner.deviceId} joined the targets later but no variant fits it (${joiner.reason.message}): skipped`
+      : `${joiner.deviceId} joined the targets later: installing the production version (variant ${joiner.variant})`,
+  );
+  return draft.plan([], null);
+}
+
+/** `planJoin` on a whole record. */
+export function join(rollout: RolloutRecord, joiner: Joiner, now: Date): RolloutRecord {
+  const book = RolloutBook.from(rollout);
+  const plan = planJoin(book, joiner, now);
+  if (!plan) return rollout;
+  book.apply(plan);
+  return book.toRecord();
+}
+
+/**
+ * Move the rollout as far as the book, the view and the clock allow. Idempotent: planning again on the
+ * result at the same instant changes nothing and plans no command.
+ */
+export function planReconcile(book: RolloutBook, view: FleetView, now: Date, newId: () => string): Plan {
   const commands: PlannedCommand[] = [];
   const at = now.toISOString();
-  let r = rollout;
+  const nowMs = now.getTime();
+  const draft = new Draft(book);
   let nextCheckAt: number | null = null;
   const wakeAt = (ms: number) => {
     nextCheckAt = nextCheckAt === null ? ms : Math.min(nextCheckAt, ms);
   };
-  const setDevice = (deviceId: string, patch: Partial<RolloutDevice>) => {
-    r = {
-      ...r,
-      devices: r.devices.map((d) => (d.deviceId === deviceId ? { ...d, ...patch, updatedAt: at } : d)),
-    };
+  const setDevice = (d: RolloutDevice, patch: Partial<RolloutDevice>) => {
+    draft.set({ ...d, ...patch, updatedAt: at });
   };
+  const phase = () => draft.head.status.phase;
 
-  // Timeouts and re-sends of commands still waiting for a report.
-  if (r.status.phase !== 'paused' && !isFinal(r.status.phase)) {
-    const timeoutMs = r.spec.deviceTimeoutS * 1000;
-    for (const d of r.devices) {
-      if (isFinished(d.state) || d.state === 'waiting' || !d.sentAt) continue;
-      if (d.state === 'shadowing' && !d.activateId && !d.rollbackId) continue; // waiting on the fleet, not the device
-      const sent = Date.parse(d.sentAt);
-      if (now.getTime() - sent >= timeoutMs && !d.rollbackId) {
-        const skip = r.spec.onDeviceTimeout === 'skip';
-        setDevice(d.deviceId, {
+  // Re-sends and timeouts of commands still waiting for a report: only the devices due now. In a finished
+  // rollout only late joiners can be waiting.
+  if (phase() !== 'paused') {
+    const spec = draft.head.spec;
+    for (const deviceId of book.dueBy(nowMs)) {
+      const d = draft.get(deviceId)!;
+      const issued = Date.parse(d.issuedAt ?? d.sentAt!);
+      if (nowMs - issued >= spec.deviceTimeoutS * 1000) {
+        const skip = spec.onDeviceTimeout === 'skip';
+        setDevice(d, {
           state: skip ? 'skipped' : 'failed',
           reason: {
             code: 'device_timeout',
-            message: `no finished install within ${r.spec.deviceTimeoutS} s (last state ${d.state})`,
+            message: `no finished install within ${spec.deviceTimeoutS} s (last state ${d.state})`,
           },
         });
         continue;
       }
-      if (now.getTime() - sent >= RESEND_AFTER_MS) {
-        const resend = resendOf(d);
-        if (resend) {
-          commands.push(resend);
-          setDevice(d.deviceId, { sentAt: at });
-        }
-      } else {
-        wakeAt(sent + RESEND_AFTER_MS);
+      const resend = resendOf(d);
+      if (resend && nowMs - Date.parse(d.sentAt!) >= RESEND_AFTER_MS) {
+        commands.push(resend);
+        setDevice(d, { sentAt: at });
       }
-      if (!d.rollbackId) wakeAt(sent + timeoutMs);
     }
   }
 
   // Walk the steps: each pass either finishes the current step (and continues) or stops to wait.
-  for (let guard = 0; guard < r.spec.steps.length + 2 && r.status.phase === 'progressing'; guard++) {
-    const index = r.status.step;
-    if (index >= r.spec.steps.length) {
-      const failed = r.devices.some((d) => d.state === 'failed');
-      r = withStatus(
-        r,
+  const steps = draft.head.spec.steps;
+  for (let guard = 0; guard < steps.length + 2 && phase() === 'progressing'; guard++) {
+    const index = draft.head.status.step;
+    if (index >= steps.length) {
+      const failed = draft.countState('failed') > 0;
+      draft.head = withStatus(
+        draft.head,
         now,
         { phase: failed ? 'failed' : 'succeeded' },
         failed ? 'failed' : 'succeeded',
@@ -138,13 +199,13 @@ export function reconcile(
       );
       break;
     }
-    const step = r.spec.steps[index]!;
-    const outcome = runStep(r, step, view, now, newId, commands);
-    r = outcome.rollout;
+    const step = steps[index]!;
+    const outcome = runStep(draft, step, view, now, newId, commands);
+    draft.head = outcome.rollout;
     if (outcome.wakeAt !== null) wakeAt(outcome.wakeAt);
     if (outcome.done === 'advance') {
-      r = withStatus(
-        r,
+      draft.head = withStatus(
+        draft.head,
         now,
         { step: index + 1, stepStartedAt: at, analysis: null },
         'step',
@@ -155,20 +216,30 @@ export function reconcile(
     break;
   }
 
-  // An abort (by a gate just now, or earlier) rolls back every device that got the new version.
-  if (r.status.phase === 'aborted') {
-    for (const d of r.devices) {
-      // Everything that received the new version — active, shadowing, or still installing — is told to leave
-      // it. Never-sent devices have nothing to leave; a failed install kept the previous model serving.
-      if (['waiting', 'skipped', 'rolled_back', 'failed'].includes(d.state) || d.rollbackId) continue;
+  // A succeeded rollout installs its version on devices that joined its targets later.
+  if (phase() === 'succeeded') {
+    for (const d of draft.members('waiting')) include(draft, d, 'activate', 100, newId, commands, at);
+  }
+
+  // An abort (by a gate just now, or earlier) rolls back every device that got the new version —
+  // active, shadowing, or still installing. Never-sent devices have nothing to leave; a failed install kept
+  // the previous model serving.
+  if (phase() === 'aborted') {
+    const reason = draft.head.status.abort!.reason;
+    for (const d of draft.members('needsRollback')) {
       const id = newId();
-      commands.push({ kind: 'rollback', deviceId: d.deviceId, id, reason: r.status.abort!.reason });
-      setDevice(d.deviceId, { rollbackId: id, sentAt: at, reason: r.status.abort!.reason });
+      commands.push({ kind: 'rollback', deviceId: d.deviceId, id, reason });
+      setDevice(d, { rollbackId: id, sentAt: at, reason });
     }
-    const settled = r.devices.every((d) => ['waiting', 'rolled_back', 'failed', 'skipped'].includes(d.state));
-    if (settled) {
-      r = withStatus(
-        r,
+    const unsettled =
+      draft.size -
+      draft.countState('waiting') -
+      draft.countState('rolled_back') -
+      draft.countState('failed') -
+      draft.countState('skipped');
+    if (unsettled === 0) {
+      draft.head = withStatus(
+        draft.head,
         now,
         { phase: 'rolled_back' },
         'rolled_back',
@@ -177,29 +248,64 @@ export function reconcile(
     }
   }
 
-  return { rollout: r, commands, nextCheckAt: nextCheckAt === null ? null : new Date(nextCheckAt) };
+  // When the next re-send or timeout falls due: the earliest among devices this plan left alone, and
+  // those it changed. Nothing is due while paused (an operator resumes).
+  if (phase() !== 'paused') {
+    const spec = draft.head.spec;
+    const later = book.nextDueAfter(nowMs, new Set(draft.changes.keys()));
+    if (later !== null) wakeAt(later);
+    for (const d of draft.changes.values()) {
+      const due = dueAt(d, spec.deviceTimeoutS);
+      if (due !== null) wakeAt(due);
+    }
+  }
+
+  return draft.plan(commands, nextCheckAt);
 }
 
-function resendOf(d: RolloutDevice): PlannedCommand | null {
-  if (d.rollbackId) return null; // rollbacks are re-sent on reconnect only; they never time out
-  if (d.activateId && d.state !== 'active')
-    return { kind: 'activate', deviceId: d.deviceId, id: d.activateId };
-  if (d.commandId && d.state === 'pending') return installOf(d);
-  return null;
+/**
+ * `planReconcile` on a whole record: the next record (the same object when nothing changed), the commands
+ * and when to look again.
+ */
+export function reconcile(
+  rollout: RolloutRecord,
+  view: FleetView,
+  now: Date,
+  newId: () => string,
+): ReconcileResult {
+  const book = RolloutBook.from(rollout);
+  const plan = planReconcile(book, view, now, newId);
+  if (plan.head === book.head && plan.changes.size === 0)
+    return { rollout, commands: plan.commands, nextCheckAt: plan.nextCheckAt };
+  book.apply(plan);
+  return { rollout: book.toRecord(), commands: plan.commands, nextCheckAt: plan.nextCheckAt };
 }
 
-function installOf(d: RolloutDevice): PlannedCommand {
-  return {
-    kind: 'install',
-    deviceId: d.deviceId,
-    id: d.commandId!,
-    mode: d.mode ?? 'activate',
-    shadowPercent: d.shadowPercent ?? 100,
-  };
+function include(
+  draft: Draft,
+  d: RolloutDevice,
+  mode: 'activate' | 'shadow',
+  shadowPercent: number,
+  newId: () => string,
+  commands: PlannedCommand[],
+  at: string,
+): void {
+  const id = newId();
+  commands.push({ kind: 'install', deviceId: d.deviceId, id, mode, shadowPercent });
+  draft.set({
+    ...d,
+    state: 'pending',
+    commandId: id,
+    mode,
+    shadowPercent,
+    sentAt: at,
+    issuedAt: at,
+    updatedAt: at,
+  });
 }
 
 function runStep(
-  rollout: RolloutRecord,
+  draft: Draft,
   step: Step,
   view: FleetView,
   now: Date,
@@ -207,38 +313,17 @@ function runStep(
   commands: PlannedCommand[],
 ): StepOutcome {
   const at = now.toISOString();
-  let r = rollout;
-  const include = (d: RolloutDevice, mode: 'activate' | 'shadow', shadowPercent: number) => {
-    const id = newId();
-    commands.push({ kind: 'install', deviceId: d.deviceId, id, mode, shadowPercent });
-    r = {
-      ...r,
-      devices: r.devices.map((x) =>
-        x.deviceId === d.deviceId
-          ? { ...x, state: 'pending', commandId: id, mode, shadowPercent, sentAt: at, updatedAt: at }
-          : x,
-      ),
-    };
-  };
+  const r = draft.head;
 
   if ('setPercent' in step) {
-    const size = cohortSize(step.setPercent, r.devices.length);
-    for (const d of r.devices) {
-      if (d.rank >= size) continue;
-      if (d.state === 'waiting') include(d, 'activate', 100);
-      else if (d.state === 'shadowing' && !d.activateId) {
-        const id = newId();
-        commands.push({ kind: 'activate', deviceId: d.deviceId, id });
-        r = {
-          ...r,
-          devices: r.devices.map((x) =>
-            x.deviceId === d.deviceId ? { ...x, activateId: id, sentAt: at, updatedAt: at } : x,
-          ),
-        };
-      }
+    const size = cohortSize(step.setPercent, draft.size);
+    for (const d of draft.members('waiting', size)) include(draft, d, 'activate', 100, newId, commands, at);
+    for (const d of draft.members('unactivatedShadow', size)) {
+      const id = newId();
+      commands.push({ kind: 'activate', deviceId: d.deviceId, id });
+      draft.set({ ...d, activateId: id, sentAt: at, issuedAt: at, updatedAt: at });
     }
-    const cohort = r.devices.filter((d) => d.rank < size);
-    return { rollout: r, done: cohort.every((d) => isFinished(d.state)) ? 'advance' : 'wait', wakeAt: null };
+    return { rollout: r, done: draft.count('unfinished', size) === 0 ? 'advance' : 'wait', wakeAt: null };
   }
 
   if ('pause' in step) {
@@ -270,14 +355,12 @@ function runStep(
   }
 
   if ('shadow' in step) {
-    const size = cohortSize(step.shadow.cohortPercent, r.devices.length);
-    for (const d of r.devices)
-      if (d.rank < size && d.state === 'waiting') include(d, 'shadow', step.shadow.percent);
+    const size = cohortSize(step.shadow.cohortPercent, draft.size);
+    for (const d of draft.members('waiting', size))
+      include(draft, d, 'shadow', step.shadow.percent, newId, commands, at);
     // Measuring starts once every device of the cohort that can shadow does.
-    const cohort = r.devices.filter((d) => d.rank < size);
-    const ready = cohort.every((d) => d.state === 'shadowing' || isFinished(d.state));
-    if (!ready) return { rollout: r, done: 'wait', wakeAt: null };
-    if (!cohort.some((d) => d.state === 'shadowing')) {
+    if (draft.count('notShadowReady', size) > 0) return { rollout: r, done: 'wait', wakeAt: null };
+    if (draft.count('shadowing', size) === 0) {
       return {
         rollout: abortWith(
           r,
@@ -294,12 +377,22 @@ function runStep(
         ? { ...g, threshold: step.shadow.minAgreement }
         : g,
     );
-    return measure(r, gates, step.shadow.durationS, step.shadow.intervalS, 'shadow', view, now);
+    return measure(
+      r,
+      () => draft.all(),
+      gates,
+      step.shadow.durationS,
+      step.shadow.intervalS,
+      'shadow',
+      view,
+      now,
+    );
   }
 
   // analysis
   return measure(
     r,
+    () => draft.all(),
     step.analysis.gates ?? r.spec.gates,
     step.analysis.windowS,
     step.analysis.intervalS,
@@ -309,9 +402,16 @@ function runStep(
   );
 }
 
-/** Devices of this rollout still waiting on `deviceId` (re-sent when it comes back online). */
-export function unfinishedFor(rollout: RolloutRecord, deviceId: string): PlannedCommand | null {
-  const d = rollout.devices.find((x) => x.deviceId === deviceId);
+/**
+ * The command of this rollout `deviceId` still owes an answer to (re-sent when it comes back online): a
+ * rollback under way, an activation, or an install — also a late joiner's install in a succeeded rollout.
+ */
+export function unfinishedFor(
+  rollout: Pick<RolloutRecord, 'status'> & { devices?: readonly RolloutDevice[] },
+  deviceId: string,
+  device?: RolloutDevice,
+): PlannedCommand | null {
+  const d = device ?? rollout.devices?.find((x) => x.deviceId === deviceId);
   if (!d) return null;
   if (d.rollbackId && d.state !== 'rolled_back' && d.state !== 'failed')
     return {
@@ -320,7 +420,8 @@ export function unfinishedFor(rollout: RolloutRecord, deviceId: string): Planned
       id: d.rollbackId,
       reason: d.reason ?? { code: 'rollback', message: 'rollback' },
     };
-  if (isFinal(rollout.status.phase) || rollout.status.phase === 'aborted') return null;
+  const phase = rollout.status.phase;
+  if (phase === 'aborted' || phase === 'rolled_back' || phase === 'failed') return null;
   if (d.activateId && d.state !== 'active' && !isFinished(d.state))
     return { kind: 'activate', deviceId, id: d.activateId };
   if (d.commandId && !isFinished(d.state) && d.state !== 'shadowing') return installOf(d);

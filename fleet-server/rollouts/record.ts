@@ -11,7 +11,7 @@
  */
 import type { ModelRef, Reason, UpdateState } from '../../shared/protocol/messages.js';
 import type { GateResult, Verdict } from './gates.js';
-import type { RolloutSpec } from './spec.js';
+import type { RolloutSpec } from '../../shared/api/rollouts.js';
 
 export type DeviceRolloutState = 'waiting' | 'pending' | 'skipped' | UpdateState;
 
@@ -35,8 +35,13 @@ export interface RolloutDevice {
    * Absent on records written before variants: those devices got the version's first variant.
    */
   variant?: string | undefined;
-  /** When the latest command went out (timeouts and re-sends count from here). */
+  /** When the latest command (or its latest re-send) went out: re-sends count from here. */
   sentAt: string | null;
+  /**
+   * When the current command was first issued: the device timeout counts from here, so re-sending a command
+   * does not restart the device's time to answer it.
+   */
+  issuedAt: string | null;
   updatedAt: string;
 }
 
@@ -92,6 +97,9 @@ export interface RolloutRecord {
   devices: RolloutDevice[];
 }
 
+/** A rollout without its devices: what operator actions and step transitions change. */
+export type RolloutHead = Omit<RolloutRecord, 'devices'>;
+
 export interface RolloutSummary {
   total: number;
   waiting: number;
@@ -109,6 +117,25 @@ export type PlannedCommand =
   | { kind: 'install'; deviceId: string; id: string; mode: 'activate' | 'shadow'; shadowPercent: number }
   | { kind: 'activate'; deviceId: string; id: string }
   | { kind: 'rollback'; deviceId: string; id: string; reason: Reason };
+
+/** The command a device still owes an answer to that a re-send would repeat, or null. */
+export function resendOf(d: RolloutDevice): PlannedCommand | null {
+  if (d.rollbackId) return null; // rollbacks are re-sent on reconnect only; they never time out
+  if (d.activateId && d.state !== 'active')
+    return { kind: 'activate', deviceId: d.deviceId, id: d.activateId };
+  if (d.commandId && d.state === 'pending') return installOf(d);
+  return null;
+}
+
+export function installOf(d: RolloutDevice): PlannedCommand {
+  return {
+    kind: 'install',
+    deviceId: d.deviceId,
+    id: d.commandId!,
+    mode: d.mode ?? 'activate',
+    shadowPercent: d.shadowPercent ?? 100,
+  };
+}
 
 export interface ReconcileResult {
   rollout: RolloutRecord;
@@ -161,7 +188,7 @@ export function phaseOf(rollout: RolloutRecord): RolloutPhase {
 }
 
 /** The percentage the rollout has reached: the largest setPercent among the steps already started. */
-export function currentPercent(rollout: RolloutRecord): number {
+export function currentPercent(rollout: Pick<RolloutRecord, 'spec' | 'status'>): number {
   let percent = 0;
   rollout.spec.steps.forEach((step, i) => {
     if (i <= rollout.status.step && 'setPercent' in step) percent = Math.max(percent, step.setPercent);
@@ -225,6 +252,7 @@ export function newRollout(input: {
       executionProvider: null,
       variant: input.variants?.get(deviceId) ?? 'default',
       sentAt: null,
+      issuedAt: null,
       updatedAt: at,
     })),
   };
@@ -239,7 +267,12 @@ function variantCounts(variants: ReadonlyMap<string, string> | undefined): strin
   return ` (variants: ${parts.join(', ')})`;
 }
 
-export function abortWith(rollout: RolloutRecord, reason: Reason, by: string, now: Date): RolloutRecord {
+export function abortWith<R extends Pick<RolloutRecord, 'status'>>(
+  rollout: R,
+  reason: Reason,
+  by: string,
+  now: Date,
+): R {
   return withStatus(
     rollout,
     now,
@@ -249,13 +282,13 @@ export function abortWith(rollout: RolloutRecord, reason: Reason, by: string, no
   );
 }
 
-export function withStatus(
-  rollout: RolloutRecord,
+export function withStatus<R extends Pick<RolloutRecord, 'status'>>(
+  rollout: R,
   now: Date,
   patch: Partial<RolloutStatus>,
   event?: string,
   message?: string,
-): RolloutRecord {
+): R {
   const at = now.toISOString();
   const events = event
     ? [...rollout.status.events, { at, type: event, message: message ?? '' }].slice(-MAX_EVENTS)

@@ -282,10 +282,14 @@ describe('RolloutController', () => {
     const late = (await devices.enroll({ token, facts: {} }, enrollContext)).deviceId;
     sent.length = 0;
     await controller.onDeviceOnline(late);
-    await controller.onDeviceOnline(late); // once only
+    // Coming online again joins nothing twice: it is sent the same install again (devices are idempotent by
+    // command id), as any device that still owes a live rollout an answer.
+    await controller.onDeviceOnline(late);
     expect(sent.map((s) => [s.deviceId, s.command.type, s.command.rolloutId])).toEqual([
       [late, 'install', rollout.id],
+      [late, 'install', rollout.id],
     ]);
+    expect(sent[1]!.command.id).toBe(sent[0]!.command.id);
     const joined = await controller.get(rollout.id);
     expect(joined.devices.find((d) => d.deviceId === late)).toMatchObject({
       state: 'pending',
@@ -297,4 +301,59 @@ describe('RolloutController', () => {
     await controller.onDeviceOnline(ids[0]!);
     expect(sent.filter((s) => s.command.rolloutId === rollout.id)).toEqual([]);
   });
+
+  it.each([
+    ['fail', 'failed'],
+    ['skip', 'skipped'],
+  ] as const)(
+    'a late joiner whose install is lost is re-sent, and one that never answers is %sed after the device timeout',
+    async (onDeviceTimeout, final) => {
+      const name = `late-${onDeviceTimeout}`;
+      await models.push(name, mlp(1), { actor: 'test' });
+      const enrollTagged = async () => {
+        const { token } = await devices.createEnrollmentToken({
+          tags: { ring: name },
+          expiresInSeconds: 3600,
+        });
+        return (await devices.enroll({ token, facts: {} }, enrollContext)).deviceId;
+      };
+      const early = await enrollTagged();
+      const rollout = await controller.create({
+        model: { name, version: 1 },
+        targets: { tags: { ring: name } },
+        spec: presetSpec('all-at-once', { deviceTimeoutS: 120, onDeviceTimeout }),
+        actor: 'op',
+      });
+      await update(rollout, early, 'active');
+      expect((await controller.get(rollout.id)).status.phase).toBe('succeeded');
+      await models.setAlias(name, 'production', 1, 'test');
+      const late = await enrollTagged();
+      const mine = () => sent.filter((s) => s.command.rolloutId === rollout.id && s.deviceId === late);
+
+      await controller.onDeviceOnline(late); // the install it is sent is lost: the device never answers
+      expect(mine().map((s) => s.command.type)).toEqual(['install']);
+      const commandId = mine()[0]!.command.id;
+
+      // Past the re-send interval (and across a restart: start() picks the rollout up again) it is re-sent.
+      clock.advance(31_000);
+      await controller.start();
+      expect(mine().map((s) => s.command.id)).toEqual([commandId, commandId]);
+
+      // Still silent 120 s after the install was first issued: timed out per the rollout's policy.
+      clock.advance(90_000);
+      await controller.start();
+      const after = await controller.get(rollout.id);
+      expect(after.devices.find((d) => d.deviceId === late)).toMatchObject({
+        state: final,
+        reason: { code: 'device_timeout' },
+      });
+      expect(after.status.phase).toBe('succeeded');
+      // Finished: nothing more is sent to it.
+      const before = mine().length;
+      clock.advance(60_000);
+      await controller.start();
+      await controller.onDeviceOnline(late);
+      expect(mine()).toHaveLength(before);
+    },
+  );
 });

@@ -6,20 +6,15 @@
 import { describe, expect, it } from 'vitest';
 import { applyAction } from '../../../../fleet-server/rollouts/actions.js';
 import { type FleetView, measurementDue } from '../../../../fleet-server/rollouts/measure.js';
-import { applyUpdate, reconcile, unfinishedFor } from '../../../../fleet-server/rollouts/reconcile.js';
+import { applyUpdate, join, reconcile, unfinishedFor } from '../../../../fleet-server/rollouts/reconcile.js';
 import {
   newRollout,
   type PlannedCommand,
   type RolloutRecord,
   summaryOf,
 } from '../../../../fleet-server/rollouts/record.js';
-import {
-  cohortSize,
-  parseGate,
-  presetSpec,
-  type RolloutSpec,
-  RolloutSpecSchema,
-} from '../../../../fleet-server/rollouts/spec.js';
+import { cohortSize, parseGate, presetSpec } from '../../../../fleet-server/rollouts/spec.js';
+import { type RolloutSpec, RolloutSpecSchema } from '../../../../shared/api/rollouts.js';
 import { emptyBuckets, LATENCY_BOUNDS_MS } from '../../../../shared/histogram.js';
 import type { UpdateMessage } from '../../../../shared/protocol/messages.js';
 
@@ -598,6 +593,47 @@ describe('reconcile: timeouts, re-sends and restarts', () => {
     expect(sim.state('dev-01')).toBe(state);
     expect(sim.r.devices[1]!.reason).toMatchObject({ code: 'device_timeout' });
     expect(sim.r.status.phase).toBe(state === 'failed' ? 'failed' : 'succeeded');
+  });
+
+  it('re-sending a command does not restart the device timeout: it counts from when the command was issued', () => {
+    const sim = new Sim(start(presetSpec('all-at-once', { deviceTimeoutS: 120 }), 1));
+    sim.tick(0);
+    for (let s = 30; s < 120; s += 30) {
+      sim.tick(s);
+      expect(sim.state('dev-00'), `at ${s} s`).toBe('pending');
+    }
+    expect(sim.kinds('dev-00')).toEqual(['install', 'install', 'install', 'install']);
+    sim.tick(120);
+    expect(sim.state('dev-00')).toBe('failed');
+    expect(sim.r.devices[0]!.reason).toMatchObject({ code: 'device_timeout' });
+  });
+
+  it('a device that joins a succeeded rollout later is sent the install, re-sent, and times out like any other', () => {
+    const sim = new Sim(
+      start(presetSpec('all-at-once', { deviceTimeoutS: 120, onDeviceTimeout: 'skip' }), 1),
+    );
+    sim.tick(0);
+    sim.report('dev-00', 'active', 1);
+    sim.tick(1);
+    expect(sim.r.status.phase).toBe('succeeded');
+    sim.r = join(sim.r, { deviceId: 'dev-late', variant: 'default' }, at(10));
+    expect(sim.state('dev-late')).toBe('waiting');
+    const joined = sim.tick(10);
+    expect(sim.kinds('dev-late')).toEqual(['install']);
+    expect(joined.nextCheckAt).toEqual(at(40));
+    sim.tick(40);
+    expect(sim.sent.filter((c) => c.deviceId === 'dev-late').map((c) => c.id)).toEqual(['c2', 'c2']);
+    expect(unfinishedFor(sim.r, 'dev-late')).toMatchObject({ kind: 'install', id: 'c2' });
+    sim.tick(130);
+    expect(sim.state('dev-late')).toBe('skipped');
+    expect(sim.r.status.phase).toBe('succeeded');
+    // Joining twice changes nothing; a device no variant fits joins as skipped, with the reason.
+    expect(join(sim.r, { deviceId: 'dev-late', variant: 'default' }, at(131))).toBe(sim.r);
+    const reason = { code: 'no_variant', message: 'no variant fits' };
+    sim.r = join(sim.r, { deviceId: 'dev-odd', variant: null, reason }, at(132));
+    sim.tick(132);
+    expect(sim.kinds('dev-odd')).toEqual([]);
+    expect(sim.r.devices.find((d) => d.deviceId === 'dev-odd')).toMatchObject({ state: 'skipped', reason });
   });
 
   it('reconciling again at the same instant changes nothing and sends nothing (restart safety)', () => {
