@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The device agent. (Issue 7 ships it as a single executable; this is the development entry point.)
+// The device agent run from source (tsx), for development and tests. Devices run the single executable
+// instead (npm run build:agent; its entry is agent/sea/entry.ts).
 process.env.ORT_DISABLE_TELEMETRY ??= '1';
 const { register } = await import('tsx/esm/api');
 register();

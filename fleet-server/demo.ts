@@ -338,7 +338,7 @@ try {
       `  npx edgefleet retrain show ${retrain.id}\n` +
       '  npx edgefleet models lineage quality@production\n' +
       `  npx edgefleet rollout status ${trained.rollout}\n` +
-      `The web console will be served at ${base}/ once it lands (issue 6); the API and CLI above work now.\n`,
+      `The web console is at ${base}/: sign in with the token above.\n`,
   );
   if (exitWhenDone) {
     await shutdown();

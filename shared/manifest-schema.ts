@@ -56,7 +56,10 @@ export const UnsignedManifestSchema = z.object({
   createdAt: z.iso.datetime(),
   expiresAt: z.iso.datetime(),
   golden: GoldenSchema,
-  /** Reference statistics for drift detection; filled by the training pipeline (issue 3/5). */
+  /**
+   * Reference statistics for drift detection (`edgefleet.reference-stats/v1`, shared/drift/reference.ts): written
+   * by training or given at push (`--reference-stats`); null when the model has none and is not drift-monitored.
+   */
   referenceStats: z.unknown().nullable().default(null),
   /** Free-form, signed metadata (lineage pointers, description). */
   labels: z.record(z.string(), z.string()).default({}),

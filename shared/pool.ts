@@ -1,6 +1,8 @@
 /**
- * The data pool's vocabulary, shared by the agent (which captures samples) and the fleet (which validates
- * and stores them): tasks, samples, and the one validation function both sides agree on. Pure.
+ * The data pool's vocabulary: tasks, samples, and the one validation function the fleet applies to every
+ * sample it takes in (device batches, imports, the API); the CLI and the wire contract (shared/api/) name
+ * them too. The agent does not import it: it captures requests as they come and the fleet judges them on
+ * arrival, counting refusals per device and reason. Pure.
  *
  * A task names a problem: a flat numeric feature vector (named features), a label (classes, or a numeric
  * regression target) and the model name it feeds.

@@ -16,7 +16,7 @@ export interface RunOptions {
   telemetryIntervalMs?: number;
   /** Extra `run` flags (e.g. sampling settings). */
   args?: string[];
-  /** Override the binary (issue 7 runs the single executable through the same harness). */
+  /** Override the binary (the executable tests run the single executable through the same harness). */
   command?: string[];
 }
 
