@@ -294,7 +294,8 @@ try {
   say(`retrain ${retrain.id} fired: ${retrain.trigger.reason}`);
   const trained = await until('the retrain to finish', async () => {
     const r = await client.getRetrain(retrain.id);
-    return r.status === 'training' ? undefined : r;
+    // Past training and the steps that follow it at once (candidate alias, creating the canary).
+    return ['training', 'setting_candidate', 'creating_rollout'].includes(r.status) ? undefined : r;
   });
   if (trained.status === 'failed') throw new Error(`retrain failed: ${trained.error?.message}`);
   say(

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type ServerType, serve } from '@hono/node-server';
 import { destination, pino } from 'pino';
+import { ValidationError } from '../shared/errors.js';
 import { createApi } from './api/app.js';
 import { ChangeFeed } from './api/changes.js';
 import { type OperatorTokenRecord, OperatorTokens } from './api/tokens.js';
@@ -22,12 +23,13 @@ import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
 import { randomSecret } from './devices/secrets.js';
 import { type DeviceDrift, DriftReports, type HistoryEntry } from './drift/reports.js';
-import { RetrainLoop, type RetrainRecord, type StoredPolicy } from './drift/retrain.js';
 import { ingestDeviceBatch } from './pool/ingest.js';
 import { Pool } from './pool/pool.js';
 import { type SnapshotRecord, Snapshots } from './pool/snapshots.js';
 import { loadOrCreateKeyRing } from './registry/keys.js';
 import { type AliasRecord, ModelRegistry, type ModelVersionRecord } from './registry/models.js';
+import { RetrainLoop } from './retrain/loop.js';
+import { RETRAIN_STATUSES, type RetrainRecord, type StoredPolicy } from './retrain/record.js';
 import { RolloutController } from './rollouts/controller.js';
 import type { RolloutRecord } from './rollouts/record.js';
 import { ArtifactStore } from './store/artifacts.js';
@@ -233,7 +235,18 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     const retrains = new RetrainLoop(
       db.collection<StoredPolicy>('retrain-policies'),
       db.collection<RetrainRecord>('retrains'),
-      { pool, training, models, rollouts, devices, drift: driftReports, audit, now, log },
+      {
+        pool,
+        training,
+        models,
+        rollouts,
+        devices,
+        drift: driftReports,
+        audit,
+        now,
+        log,
+        afterPersist: retrainFault(process.env.EDGEFLEET_FAULT_AFTER),
+      },
     );
     // Closers run in reverse: training stops first, so a retrain waiting on its run sees it end (interrupted)
     // and records that before the loop is closed.
@@ -324,6 +337,23 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
     await closeAll();
     throw err;
   }
+}
+
+/**
+ * Crash tests' fault hook: `EDGEFLEET_FAULT_AFTER=retrain:<status>` SIGKILLs the fleet server right after a
+ * retrain's record is persisted in that status, as a power loss between two steps would.
+ */
+function retrainFault(value: string | undefined): ((record: RetrainRecord) => void) | undefined {
+  if (value === undefined || value === '') return undefined;
+  const status = value.startsWith('retrain:') ? value.slice('retrain:'.length) : '';
+  if (!(RETRAIN_STATUSES as readonly string[]).includes(status))
+    throw new ValidationError(
+      `EDGEFLEET_FAULT_AFTER must be retrain:<status>, one of ${RETRAIN_STATUSES.join(', ')}; got '${value}'`,
+      { code: 'bad_fault' },
+    );
+  return (record) => {
+    if (record.status === status) process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 async function readAdminToken(dataDir: string): Promise<string> {

@@ -10,7 +10,7 @@ import type { Role } from '../api/tokens.js';
 import type { AuditEntry, VerifyResult } from '../audit/log.js';
 import type { DeviceView } from '../devices/registry.js';
 import type { DeviceDrift, VersionDrift } from '../drift/reports.js';
-import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../drift/retrain.js';
+import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../retrain/record.js';
 import type { IngestResult, TaskStats } from '../pool/pool.js';
 import type { SnapshotRecord } from '../pool/snapshots.js';
 import type { LineageView } from '../views/lineage.js';

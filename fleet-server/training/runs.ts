@@ -160,9 +160,18 @@ export class TrainingRuns {
     request: TrainRequest,
     actor: string,
     trigger: RunTrigger | null = null,
-    /** `setCandidate: false` leaves the `candidate` alias alone (the retrain loop moves it only for a winner). */
-    options: { setCandidate?: boolean } = {},
+    /**
+     * `setCandidate: false` leaves the `candidate` alias alone (the retrain loop moves it only for a winner).
+     * `id`: the id to start it under, for a caller that persists the id before it asks (the retrain loop): a
+     * run that already exists under this id is returned as it is, so asking again after a crash starts
+     * nothing twice.
+     */
+    options: { setCandidate?: boolean; id?: string } = {},
   ): Promise<TrainingRunRecord> {
+    if (options.id !== undefined) {
+      const existing = await this.runs.get(options.id);
+      if (existing) return existing;
+    }
     if (this.stopping.signal.aborted)
       throw new ConflictError('the fleet server is shutting down', 'shutting_down');
     const task = await this.pool.getTask(taskName);
@@ -198,7 +207,7 @@ export class TrainingRuns {
     }
     const now = this.options.now();
     const run: TrainingRunRecord = {
-      id: this.ids.next(now),
+      id: options.id ?? this.ids.next(now),
       task: task.name,
       model: task.model,
       snapshot: snapshot.id,
@@ -221,6 +230,11 @@ export class TrainingRuns {
     this.tail = done;
     this.finished.set(run.id, done);
     return run;
+  }
+
+  /** A fresh run id, for a caller that must persist it before calling `start(…, { id })`. */
+  newId(): string {
+    return this.ids.next(this.options.now());
   }
 
   async get(id: string): Promise<TrainingRunRecord> {

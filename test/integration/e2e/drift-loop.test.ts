@@ -228,7 +228,8 @@ describe('drift → retrain → canary → drift clears, with 3 real agents', ()
     const done = await waitFor(
       async () => {
         const r = await env.api.request('GET', `/api/v1/retrains/${retrainId}`);
-        return r.status === 'training' ? undefined : r;
+        // Past training and the steps that follow it at once (candidate alias, creating the canary).
+        return ['training', 'setting_candidate', 'creating_rollout'].includes(r.status) ? undefined : r;
       },
       'the retrain to finish training',
       120_000,

@@ -11,7 +11,7 @@ import { AuditLog } from '../../../fleet-server/audit/log.js';
 import { loadProfiles } from '../../../fleet-server/devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry } from '../../../fleet-server/devices/registry.js';
 import { DriftReports } from '../../../fleet-server/drift/reports.js';
-import { RetrainLoop } from '../../../fleet-server/drift/retrain.js';
+import { RetrainLoop } from '../../../fleet-server/retrain/loop.js';
 import { Pool } from '../../../fleet-server/pool/pool.js';
 import { Snapshots } from '../../../fleet-server/pool/snapshots.js';
 import { type KeyRing, loadOrCreateKeyRing } from '../../../fleet-server/registry/keys.js';

@@ -8,7 +8,9 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DriftReports } from '../../../../fleet-server/drift/reports.js';
-import { evaluate, RetrainLoop, type RetrainPolicyInput } from '../../../../fleet-server/drift/retrain.js';
+import { evaluate } from '../../../../fleet-server/retrain/evaluate.js';
+import { RetrainLoop } from '../../../../fleet-server/retrain/loop.js';
+import type { RetrainPolicyInput } from '../../../../fleet-server/retrain/record.js';
 import type { Metrics } from '../../../../fleet-server/training/metrics.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../../../shared/errors.js';
 import type { DriftMessage } from '../../../../shared/protocol/messages.js';
@@ -58,7 +60,11 @@ describe('RetrainLoop', () => {
   let drift: DriftReports;
   let loop: RetrainLoop;
   let trainCalls: { task: string; request: Record<string, unknown>; trigger: unknown; options: unknown }[];
-  let rolloutCalls: { model: unknown; targets: unknown; spec: { steps: unknown[] } }[];
+  let rolloutCalls: { id: string; model: unknown; targets: unknown; spec: { steps: unknown[] } }[];
+  /** What the rollouts stand-in lists; tests replace it to play a canary's progress. */
+  let rolloutList: () => Promise<unknown[]>;
+  /** Awaited before a run reports settled; tests replace it to hold training back. */
+  let trainingGate: Promise<void>;
   let aliases: [string, number][];
   let trainResult: { version: number; metrics: Metrics; champion: unknown; recent: unknown };
   let newSamples: number;
@@ -76,6 +82,12 @@ describe('RetrainLoop', () => {
     rolloutCalls = [];
     aliases = [];
     newSamples = 1000;
+    rolloutList = async () => [
+      { model: { name: 'clf' }, status: { phase: 'succeeded' }, targets: { tags: { line: 'a' } } },
+    ];
+    trainingGate = Promise.resolve();
+    let runIds = 0;
+    let rolloutIds = 0;
     trainResult = {
       version: 2,
       metrics: acc(0.9),
@@ -100,9 +112,13 @@ describe('RetrainLoop', () => {
           options: unknown,
         ) => {
           trainCalls.push({ task: t, request, trigger, options });
-          return { id: `run-${trainCalls.length}`, snapshot: `snap-${trainCalls.length}` };
+          return { id: (options as { id: string }).id, snapshot: `snap-${trainCalls.length}` };
         },
-        settled: async (id: string) => ({ id, status: 'succeeded', result: trainResult, error: null }),
+        newId: () => `run-${++runIds}`,
+        settled: async (id: string) => {
+          await trainingGate;
+          return { id, status: 'succeeded', result: trainResult, error: null };
+        },
       },
       models: {
         resolve: async () => ({ version: 1 }),
@@ -112,12 +128,16 @@ describe('RetrainLoop', () => {
         },
       },
       rollouts: {
-        list: async () => [
-          { model: { name: 'clf' }, status: { phase: 'succeeded' }, targets: { tags: { line: 'a' } } },
-        ],
-        create: async (request: { model: unknown; targets: unknown; spec: { steps: unknown[] } }) => {
+        list: () => rolloutList(),
+        newId: () => `ro-${++rolloutIds}`,
+        create: async (request: {
+          id: string;
+          model: unknown;
+          targets: unknown;
+          spec: { steps: unknown[] };
+        }) => {
           rolloutCalls.push(request);
-          return { id: `ro-${rolloutCalls.length}` };
+          return { id: request.id };
         },
       },
       devices: { list: async () => devices.map((id) => ({ id, models: [{ name: 'clf', version: 1 }] })) },
@@ -171,7 +191,7 @@ describe('RetrainLoop', () => {
       recentSince: record!.trigger.driftSince,
     });
     expect(trainCalls[0]!.trigger).toMatchObject({ retrain: record!.id, kind: 'drift' });
-    expect(trainCalls[0]!.options).toEqual({ setCandidate: false });
+    expect(trainCalls[0]!.options).toEqual({ setCandidate: false, id: record!.run });
     expect(record).toMatchObject({
       status: 'rolling_out',
       snapshot: 'snap-1',
@@ -254,17 +274,9 @@ describe('RetrainLoop', () => {
   it('runs one retrain per task at a time, manual or not', async () => {
     await policy();
     let release!: () => void;
-    const gate = new Promise<void>((r) => {
+    trainingGate = new Promise<void>((r) => {
       release = r;
     });
-    const training = (
-      loop as unknown as { deps: { training: { settled: (id: string) => Promise<unknown> } } }
-    ).deps.training;
-    const settled = training.settled;
-    training.settled = async (id) => {
-      await gate;
-      return settled(id);
-    };
     await loop.trigger('quality', 'bob');
     await expect(loop.trigger('quality', 'bob')).rejects.toThrow(/still training/);
     for (const d of devices) await drift.record(d, driftReport(d, 'drift', 600_000));
@@ -276,17 +288,15 @@ describe('RetrainLoop', () => {
 
   it("follows its canary to the end: completed, or rollout_failed with the rollout's reason", async () => {
     await policy();
-    const rollouts = (loop as unknown as { deps: { rollouts: { list: () => Promise<unknown[]> } } }).deps
-      .rollouts;
     const first = await loop.trigger('quality', 'bob');
     await loop.idle();
     expect((await loop.get(first.id)).status).toBe('rolling_out');
-    rollouts.list = async () => [
+    rolloutList = async () => [
       { id: 'ro-1', model: { name: 'clf' }, status: { phase: 'progressing', abort: null } },
     ];
     await settle();
     expect((await loop.get(first.id)).status).toBe('rolling_out');
-    rollouts.list = async () => [
+    rolloutList = async () => [
       { id: 'ro-1', model: { name: 'clf' }, status: { phase: 'succeeded', abort: null }, targets: {} },
     ];
     await settle();
@@ -297,7 +307,7 @@ describe('RetrainLoop', () => {
 
     const second = await loop.trigger('quality', 'bob');
     await loop.idle();
-    rollouts.list = async () => [
+    rolloutList = async () => [
       {
         id: 'ro-2',
         model: { name: 'clf' },
