@@ -3,6 +3,7 @@
  * the server's own MQTT connection, loads ONNX Runtime and listens for HTTP. Everything else receives what
  * it needs as arguments.
  */
+import { writeSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -16,9 +17,9 @@ import { AuditLog } from './audit/log.js';
 import { AccessPolicy, SERVER_USERNAME } from './broker/access.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from './broker/aedes.js';
 import { connectFleetLink, type FleetLink } from './broker/link.js';
-import { consolePage } from './console/serve.js';
 import { codeVersion } from './code-version.js';
 import { type FleetConfig, type FleetConfigInput, reachableHost, resolveConfig } from './config.js';
+import { consolePage } from './console/serve.js';
 import { loadProfiles } from './devices/profiles.js';
 import { type DeviceRecord, DeviceRegistry, type EnrollmentTokenRecord } from './devices/registry.js';
 import { randomSecret } from './devices/secrets.js';
@@ -352,7 +353,9 @@ function retrainFault(value: string | undefined): ((record: RetrainRecord) => vo
       { code: 'bad_fault' },
     );
   return (record) => {
-    if (record.status === status) process.kill(process.pid, 'SIGKILL');
+    if (record.status !== status) return;
+    writeSync(2, `fault: killed after retrain:${status}\n`); // synchronous: the kill leaves no time to flush
+    process.kill(process.pid, 'SIGKILL');
   };
 }
 

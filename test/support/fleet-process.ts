@@ -17,13 +17,34 @@ export class FleetProcess {
   stderr = '';
   private child: ChildProcess | null = null;
   private exited: Promise<number | null> = Promise.resolve(null);
+  private signal: Promise<NodeJS.Signals | null> = Promise.resolve(null);
 
   private constructor(readonly dataDir: string) {}
 
-  static async start(dataDir: string): Promise<FleetProcess> {
+  /** `env`: extra environment for the process (a fault hook, say). */
+  static async start(dataDir: string, env: Record<string, string> = {}): Promise<FleetProcess> {
     const fleet = new FleetProcess(dataDir);
-    await fleet.spawn(0, 0);
+    await fleet.spawn(0, 0, env);
     return fleet;
+  }
+
+  /** The signal that ended the process, once it ends by itself (a fault hook's SIGKILL); bounded. */
+  async ended(what: string, timeoutMs = 120_000): Promise<NodeJS.Signals | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${this.stderr.slice(-3000)}`),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([this.signal, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** SIGKILL: no shutdown hook runs, as in a power loss or an OOM kill. */
@@ -33,8 +54,8 @@ export class FleetProcess {
   }
 
   /** Start again on the same data directory and ports. */
-  async restart(): Promise<void> {
-    await this.spawn(Number(new URL(this.httpUrl).port), Number(new URL(this.mqttUrl).port));
+  async restart(env: Record<string, string> = {}): Promise<void> {
+    await this.spawn(Number(new URL(this.httpUrl).port), Number(new URL(this.mqttUrl).port), env);
   }
 
   async stop(): Promise<void> {
@@ -42,7 +63,7 @@ export class FleetProcess {
     await this.exited;
   }
 
-  private async spawn(httpPort: number, mqttPort: number): Promise<void> {
+  private async spawn(httpPort: number, mqttPort: number, env: Record<string, string>): Promise<void> {
     const args = [
       FLEET_BIN,
       'serve',
@@ -63,10 +84,11 @@ export class FleetProcess {
     ];
     const child = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1', ...env },
     });
     this.child = child;
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+    this.signal = new Promise((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-20_000);
