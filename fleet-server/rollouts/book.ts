@@ -12,6 +12,7 @@
  * look again. The controller applies a plan (`apply`, O(changes · log n)) only after persisting what it
  * returns. `from` (O(n)) builds a book from a stored record; `toRecord` (O(n) copy) writes one.
  */
+import { DueHeap } from './due-heap.js';
 import { RankSet } from './rank-set.js';
 import {
   type DeviceRolloutState,
@@ -72,9 +73,8 @@ export class RolloutBook {
   private readonly byRank: number[] = [];
   private readonly sets = {} as Record<Category, RankSet>;
   private readonly states = new Map<DeviceRolloutState, number>();
-  /** Devices waiting on a command → their `dueAt`; `heap` orders them (stale entries are skipped). */
-  private readonly due = new Map<string, number>();
-  private heap: { at: number; deviceId: string }[] = [];
+  /** Devices waiting on a command, by their `dueAt`. */
+  private readonly due = new DueHeap();
 
   private constructor(
     public head: RolloutHead,
@@ -126,36 +126,14 @@ export class RolloutBook {
     return this.states.get(state) ?? 0;
   }
 
-  /** Devices whose `dueAt` is ≤ `nowMs` (no order promised), each once. */
+  /** Devices whose `dueAt` is ≤ `nowMs` (no order promised). */
   dueBy(nowMs: number): string[] {
-    const found = new Set<string>();
-    const visit = (i: number) => {
-      const entry = this.heap[i];
-      if (!entry || entry.at > nowMs) return; // heap order: everything below is later still
-      if (this.due.get(entry.deviceId) === entry.at) found.add(entry.deviceId);
-      visit(2 * i + 1);
-      visit(2 * i + 2);
-    };
-    visit(0);
-    return [...found];
+    return this.due.atOrBefore(nowMs);
   }
 
   /** The earliest `dueAt` after `nowMs` among devices not in `skip` (those the caller re-keyed), or null. */
   nextDueAfter(nowMs: number, skip: ReadonlySet<string>): number | null {
-    let best: number | null = null;
-    const visit = (i: number) => {
-      const entry = this.heap[i];
-      if (!entry || (best !== null && entry.at >= best)) return;
-      const live = this.due.get(entry.deviceId) === entry.at && !skip.has(entry.deviceId);
-      if (live && entry.at > nowMs) {
-        best = entry.at; // its children are no earlier
-        return;
-      }
-      visit(2 * i + 1);
-      visit(2 * i + 2);
-    };
-    visit(0);
-    return best;
+    return this.due.firstAfter(nowMs, skip);
   }
 
   /** Make the plan's result this book's state (after the controller persisted it). */
@@ -193,28 +171,7 @@ export class RolloutBook {
     }
     const at = dueAt(d, this.head.spec.deviceTimeoutS);
     if (at === null) this.due.delete(d.deviceId);
-    else if (this.due.get(d.deviceId) !== at) {
-      this.due.set(d.deviceId, at);
-      this.push({ at, deviceId: d.deviceId });
-    }
-    // Stale entries (re-keyed or gone) outnumber live ones: rebuild instead of letting the heap grow.
-    if (this.heap.length > 2 * this.due.size + 64) {
-      this.heap = [];
-      for (const [deviceId, dueMs] of this.due) this.push({ at: dueMs, deviceId });
-    }
-  }
-
-  private push(entry: { at: number; deviceId: string }): void {
-    const heap = this.heap;
-    heap.push(entry);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (heap[parent]!.at <= entry.at) break;
-      heap[i] = heap[parent]!;
-      i = parent;
-    }
-    heap[i] = entry;
+    else this.due.set(d.deviceId, at);
   }
 }
 
