@@ -282,11 +282,12 @@ export class RetrainLoop {
     for (const record of waiting) {
       const rollout = rollouts.get(record.rollout!);
       if (!rollout || !FINAL_PHASES.includes(rollout.status.phase)) continue;
-      await this.transition(record.id, {
+      const { effects } = await this.transition(record.id, {
         type: 'rollout_ended',
         phase: rollout.status.phase,
         reason: rollout.status.abort?.reason.message ?? null,
       });
+      await this.drive(record.id, effects);
     }
   }
 

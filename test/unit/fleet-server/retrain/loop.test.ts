@@ -66,6 +66,7 @@ describe('RetrainLoop', () => {
   /** Awaited before a run reports settled; tests replace it to hold training back. */
   let trainingGate: Promise<void>;
   let aliases: [string, number][];
+  let audited: { actor: string; action: string; target: string }[];
   let trainResult: { version: number; metrics: Metrics; champion: unknown; recent: unknown };
   let newSamples: number;
   const devices = ['d1', 'd2', 'd3', 'd4'];
@@ -81,6 +82,7 @@ describe('RetrainLoop', () => {
     trainCalls = [];
     rolloutCalls = [];
     aliases = [];
+    audited = [];
     newSamples = 1000;
     rolloutList = async () => [
       { model: { name: 'clf' }, status: { phase: 'succeeded' }, targets: { tags: { line: 'a' } } },
@@ -142,6 +144,11 @@ describe('RetrainLoop', () => {
       },
       devices: { list: async () => devices.map((id) => ({ id, models: [{ name: 'clf', version: 1 }] })) },
       drift,
+      audit: {
+        append: async (entry: { actor: string; action: string; target: string }) => {
+          audited.push(entry);
+        },
+      },
       now: clock.now,
       log: pino({ level: 'silent' }),
     } as unknown as ConstructorParameters<typeof RetrainLoop>[2]);
@@ -323,6 +330,22 @@ describe('RetrainLoop', () => {
     expect((await loop.get(second.id)).events.at(-1)!.message).toBe(
       'rollout ro-2 ended rolled_back: error_rate 0.2 not <= 0.01',
     );
+  });
+
+  it("audits every step of its history as system:retrain, the canary's end included", async () => {
+    await policy();
+    const { id } = await loop.trigger('quality', 'bob');
+    await loop.idle();
+    rolloutList = async () => [
+      { id: 'ro-1', model: { name: 'clf' }, status: { phase: 'succeeded', abort: null }, targets: {} },
+    ];
+    await settle();
+    const record = await loop.get(id);
+    expect(record.status).toBe('completed');
+    expect(audited.filter((e) => e.target === `retrains/${id}`).map((e) => e.action)).toEqual(
+      record.events.map((e) => `retrain.${e.step}`),
+    );
+    expect(audited.every((e) => e.actor === 'system:retrain')).toBe(true);
   });
 
   it('refuses bad policies with the reason, and unknown tasks', async () => {
