@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ default: () => Promise<void> }>> =
   footprint: () => import('./footprint.js'),
   inference: () => import('./inference.js'),
   ingestion: () => import('./ingestion.js'),
+  reconcile: () => import('./reconcile.js'),
   shadow: () => import('./shadow.js'),
   training: () => import('./training.js'),
 };
