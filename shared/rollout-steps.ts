@@ -1,7 +1,7 @@
 /**
  * A rollout step as the wire carries it, and the one way to say it in words (the fleet's events, the CLI and
  * the console all use `describeStep`). Zod-free on purpose: the console imports it without bundling the spec
- * schemas (fleet-server/rollouts/spec.ts validates steps; its `Step` is assignable to `StepShape`).
+ * schemas (shared/api/rollouts.ts validates steps; its `Step` is assignable to `StepShape`).
  */
 export type StepShape =
   | { setPercent: number }

@@ -6,6 +6,7 @@
  */
 import { Hono } from 'hono';
 import { compress } from 'hono/compress';
+import { type Health, HealthSchema } from '../../shared/api/console.js';
 import { auditMiddleware, auditRouteDocs, auditRoutes } from './audit.js';
 import type { Env } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -38,7 +39,9 @@ export function createApi(deps: ApiDeps): Hono<Env> {
   app.use('/api/v1/*', auditMiddleware(deps.audit));
   // The broker URL is public knowledge (every enrolled device gets it); `edgefleet-agent doctor` checks it
   // is reachable from a device before that device enrolls.
-  app.get('/api/v1/health', (c) => c.json({ ok: true, version: deps.version, mqttUrl: deps.publicMqttUrl }));
+  app.get('/api/v1/health', (c) =>
+    c.json({ ok: true, version: deps.version, mqttUrl: deps.publicMqttUrl } satisfies Health),
+  );
   // Built once, on first request: the routes do not change while the server runs.
   let document: Record<string, unknown> | undefined;
   app.get('/api/v1/openapi.json', (c) => {
@@ -65,6 +68,7 @@ export const API_ROUTE_DOCS: RouteDoc[] = [
     summary: 'Liveness, version and the MQTT broker URL devices connect to',
     access: 'public',
     tag: 'meta',
+    response: HealthSchema,
   },
   { method: 'get', path: '/openapi.json', summary: 'This document', access: 'public', tag: 'meta' },
   {
@@ -72,6 +76,7 @@ export const API_ROUTE_DOCS: RouteDoc[] = [
     path: '/artifacts/:sha256',
     summary: 'Download a model artifact (byte ranges supported)',
     access: 'device',
+    responseType: 'application/octet-stream',
     tag: 'models',
   },
   ...deviceRouteDocs,

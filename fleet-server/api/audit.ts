@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Hono, type MiddlewareHandler } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
+import { AuditListSchema, AuditQuerySchema, VerifyResultSchema } from '../../shared/api/audit.js';
 import { EdgefleetError, ValidationError } from '../../shared/errors.js';
 import type { AuditEntry, AuditLog } from '../audit/log.js';
 import type { Env } from './auth.js';
@@ -52,17 +53,10 @@ function statusOf(err: unknown): number {
   return typeof status === 'number' ? status : 500;
 }
 
-const ListQuerySchema = z.object({
-  actor: z.string().min(1).max(200).optional(),
-  action: z.string().min(1).max(200).optional(),
-  target: z.string().min(1).max(400).optional(),
-  limit: z.coerce.number().int().min(1).max(10_000).default(100),
-});
-
 export function auditRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
   app.get('/audit', requireRole(deps.tokens, 'operator'), async (c) => {
-    const parsed = ListQuerySchema.safeParse(c.req.query());
+    const parsed = AuditQuerySchema.safeParse(c.req.query());
     if (!parsed.success)
       throw new ValidationError(`audit query: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
     const { actor, action, target, limit } = parsed.data;
@@ -143,14 +137,16 @@ export const auditRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/audit',
+    response: AuditListSchema,
     summary: 'Audit entries, newest first',
     access: 'operator',
     tag: 'audit',
-    query: ListQuerySchema,
+    query: AuditQuerySchema,
   },
   {
     method: 'get',
     path: '/events',
+    responseType: 'text/event-stream',
     summary:
       'Server-sent events: every recorded change as it is recorded (event `change`), and rollouts, training runs and devices whose state moved (event `update`: kind and id, at most one per thing per 250 ms)',
     access: 'viewer',
@@ -159,6 +155,7 @@ export const auditRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/audit/verify',
+    response: VerifyResultSchema,
     summary: 'Walk the hash chain; name the first bad entry',
     access: 'operator',
     tag: 'audit',

@@ -1,10 +1,13 @@
 /**
  * `GET /api/v1/openapi.json`: the OpenAPI 3.1 document of the HTTP API, built from the route list each routes
- * file declares beside its handlers, whose request schemas are the very zod schemas those handlers validate
- * with (converted by zod's own JSON Schema output, draft 2020-12 as OpenAPI 3.1 uses). Nothing is written by
- * hand twice; a test checks that every route the server answers is in the document, and that it validates.
+ * file declares beside its handlers. Request and response schemas are the wire contract's (shared/api/): the
+ * very zod schemas the handlers validate with and the clients' types come from, converted by zod's own JSON
+ * Schema output (draft 2020-12, as OpenAPI 3.1 uses). Every refusal answers with the error body. Nothing is
+ * written by hand twice; a test checks that every route the server answers is in the document, and that it
+ * validates.
  */
 import { z } from 'zod';
+import { ErrorBodySchema } from '../../shared/api/errors.js';
 import type { Role } from './tokens.js';
 
 export interface RouteDoc {
@@ -22,28 +25,22 @@ export interface RouteDoc {
   query?: z.ZodObject;
   /** Status of a success (200 unless said). */
   success?: 200 | 201 | 202 | 206;
+  /** The success body's schema (JSON), from shared/api; absent for bodies that are not JSON. */
+  response?: z.ZodType;
+  /** The media type of a success body that is not JSON (an artifact, an event stream). */
+  responseType?: 'application/octet-stream' | 'text/event-stream';
 }
 
-const ERROR_SCHEMA = {
-  type: 'object',
-  required: ['error'],
-  properties: {
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: { code: { type: 'string' }, message: { type: 'string' } },
-    },
-  },
-};
-
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  const out = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+/** A request schema as what a client may send (`io: 'input'`: defaults optional), a response as what it gets. */
+function jsonSchema(schema: z.ZodType, io: 'input' | 'output' = 'input'): Record<string, unknown> {
+  const out = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   delete out.$schema;
   return out;
 }
 
 export function openApiDocument(routes: readonly RouteDoc[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
+  const errorSchema = jsonSchema(ErrorBodySchema, 'output');
   for (const r of routes) {
     const path = `/api/v1${r.path}`.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const pathParams = [...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => ({
@@ -72,10 +69,17 @@ export function openApiDocument(routes: readonly RouteDoc[], version: string): R
           : {}),
       parameters: [...pathParams, ...queryParams],
       responses: {
-        [String(r.success ?? 200)]: { description: 'success' },
+        [String(r.success ?? 200)]: {
+          description: 'success',
+          ...(r.response
+            ? { content: { 'application/json': { schema: jsonSchema(r.response, 'output') } } }
+            : r.responseType
+              ? { content: { [r.responseType]: { schema: { type: 'string', format: 'binary' } } } }
+              : {}),
+        },
         '4XX': {
           description: 'the request was refused; the body says why',
-          content: { 'application/json': { schema: ERROR_SCHEMA } },
+          content: { 'application/json': { schema: errorSchema } },
         },
       },
     };

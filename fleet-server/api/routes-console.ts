@@ -4,6 +4,13 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { PrincipalSchema } from '../../shared/api/audit.js';
+import {
+  DeviceTelemetrySchema,
+  DeviceUpdatesSchema,
+  OverviewSchema,
+  TelemetryQuerySchema,
+} from '../../shared/api/console.js';
 import { ValidationError } from '../../shared/errors.js';
 import { countOf, emptyBuckets, mergeBuckets, quantileOf } from '../../shared/histogram.js';
 import type { TelemetryWindow } from '../telemetry/windows.js';
@@ -15,11 +22,6 @@ import type { RouteDoc } from './openapi.js';
 
 /** What these routes reach of the fleet. */
 type Deps = Pick<ApiDeps, 'audit' | 'devices' | 'drift' | 'rollouts' | 'telemetry' | 'tokens' | 'training'>;
-
-const TelemetryQuerySchema = z.object({
-  /** Windows received at or after this time (ms since epoch); the last hour when absent. */
-  sinceMs: z.coerce.number().int().nonnegative().optional(),
-});
 
 export function consoleRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
@@ -97,6 +99,7 @@ export const consoleRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/whoami',
+    response: PrincipalSchema,
     summary: "The calling token's name and role",
     access: 'viewer',
     tag: 'access',
@@ -104,6 +107,7 @@ export const consoleRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/overview',
+    response: OverviewSchema,
     summary:
       'The fleet at a glance: devices by status and profile, model versions in use, rollouts, drift alerts, training, recent events',
     access: 'viewer',
@@ -112,6 +116,7 @@ export const consoleRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices/:id/telemetry',
+    response: DeviceTelemetrySchema,
     summary: "One device's telemetry windows since sinceMs (default: the last hour), oldest first",
     access: 'viewer',
     tag: 'devices',
@@ -120,6 +125,7 @@ export const consoleRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices/:id/updates',
+    response: DeviceUpdatesSchema,
     summary: "Every rollout that targets the device, with the device's state in it, newest first",
     access: 'viewer',
     tag: 'devices',

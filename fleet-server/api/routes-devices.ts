@@ -1,49 +1,28 @@
 /** Operator tokens, enrollment tokens, enrollment and device views. */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { EnrollRequestSchema } from '../../shared/api/enroll.js';
+import {
+  CreateEnrollmentTokenRequestSchema,
+  CreateTokenRequestSchema,
+  type Device,
+  DeviceListSchema,
+  DevicePageQuerySchema,
+  DeviceSchema,
+  EnrollmentTokenSchema,
+  OperatorTokenSchema,
+} from '../../shared/api/devices.js';
+import { EnrollRequestSchema, EnrollResponseSchema } from '../../shared/api/enroll.js';
 import { ValidationError } from '../../shared/errors.js';
-import { viewOf } from '../devices/registry.js';
+import { type DeviceRecord, viewOf } from '../devices/registry.js';
 import type { Env } from './auth.js';
 import { requireRole } from './auth.js';
 import type { ApiDeps } from './deps.js';
 import { jsonBody } from './errors.js';
 import type { RouteDoc } from './openapi.js';
 import { modelName } from './routes-models.js';
-import { ROLES } from './tokens.js';
 
 /** What these routes reach of the fleet. */
 type Deps = Pick<ApiDeps, 'devices' | 'keys' | 'log' | 'publicMqttUrl' | 'publicUrl' | 'tokens'>;
-
-const TagsSchema = z.record(
-  z.string().regex(/^[\w.-]{1,64}$/, 'tag keys: letters, digits, _ . -'),
-  z.string().max(256),
-);
-
-const CreateTokenSchema = z.object({ role: z.enum(ROLES), name: z.string().max(128).optional() });
-const CreateEnrollmentTokenSchema = z.object({
-  tags: TagsSchema.default({}),
-  profile: z.string().max(64).optional(),
-  expiresInSeconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(365 * 86_400)
-    .default(86_400),
-  name: z.string().max(128).optional(),
-});
-
-/** Server-side pagination of the device list (keyset: `after` is the last id of the previous page). */
-const DevicePageQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-  after: z.string().min(1).max(64).optional(),
-  q: z.string().min(1).max(128).optional(),
-  tag: z.string().optional(),
-  status: z.enum(['online', 'offline']).optional(),
-  profile: z.string().min(1).max(64).optional(),
-  /** `<name>` (any version) or `<name>@<version>`: devices whose last status lists it. */
-  model: z.string().min(1).max(150).optional(),
-});
 
 /** `?model=clf` or `?model=clf@3` → the device filter's model, or a 400 naming what is wrong. */
 function parseModelFilter(raw: string): { name: string; version?: number } {
@@ -55,6 +34,11 @@ function parseModelFilter(raw: string): { name: string; version?: number } {
       `model filter '${raw}' must be <name> or <name>@<version> with a positive integer version`,
     );
   return { name: modelName(raw.slice(0, at)), version: Number(version) };
+}
+
+/** A device as the wire shows it: the registry's view (no secret; `status` instead of the online flag). */
+export function toDevice(record: DeviceRecord): Device {
+  return viewOf(record);
 }
 
 /** `?tag=k=v` (repeatable) → { k: v }. */
@@ -72,12 +56,12 @@ export function deviceRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.post('/tokens', requireRole(deps.tokens, 'admin'), async (c) => {
-    const body = await jsonBody(c, CreateTokenSchema);
+    const body = await jsonBody(c, CreateTokenRequestSchema);
     return c.json(await deps.tokens.create(body.role, body.name ?? `${body.role}-token`), 201);
   });
 
   app.post('/enrollment-tokens', requireRole(deps.tokens, 'operator'), async (c) => {
-    const body = await jsonBody(c, CreateEnrollmentTokenSchema);
+    const body = await jsonBody(c, CreateEnrollmentTokenRequestSchema);
     return c.json(await deps.devices.createEnrollmentToken(body), 201);
   });
 
@@ -111,7 +95,7 @@ export function deviceRoutes(deps: Deps): Hono<Env> {
     const model = page.data.model === undefined ? undefined : parseModelFilter(page.data.model);
     if (page.data.limit === undefined && page.data.after === undefined && page.data.q === undefined) {
       const devices = await deps.devices.list({ tags, status, profile, model });
-      return c.json({ devices: devices.map(viewOf) });
+      return c.json({ devices: devices.map(toDevice) });
     }
     const result = await deps.devices.page({
       limit: page.data.limit ?? 100,
@@ -122,11 +106,11 @@ export function deviceRoutes(deps: Deps): Hono<Env> {
       profile,
       model,
     });
-    return c.json({ devices: result.devices.map(viewOf), next: result.next });
+    return c.json({ devices: result.devices.map(toDevice), next: result.next });
   });
 
   app.get('/devices/:id', requireRole(deps.tokens, 'viewer'), async (c) => {
-    return c.json(viewOf(await deps.devices.get(c.req.param('id'))));
+    return c.json(toDevice(await deps.devices.get(c.req.param('id'))));
   });
 
   return app;
@@ -136,24 +120,27 @@ export const deviceRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tokens',
+    response: OperatorTokenSchema,
     summary: 'Create an operator token',
     access: 'admin',
     tag: 'access',
-    body: CreateTokenSchema,
+    body: CreateTokenRequestSchema,
     success: 201,
   },
   {
     method: 'post',
     path: '/enrollment-tokens',
+    response: EnrollmentTokenSchema,
     summary: 'Create an enrollment token for devices',
     access: 'operator',
     tag: 'devices',
-    body: CreateEnrollmentTokenSchema,
+    body: CreateEnrollmentTokenRequestSchema,
     success: 201,
   },
   {
     method: 'post',
     path: '/enroll',
+    response: EnrollResponseSchema,
     summary: 'Enroll a device with an enrollment token',
     access: 'public',
     tag: 'devices',
@@ -163,6 +150,7 @@ export const deviceRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices',
+    response: DeviceListSchema,
     summary:
       'List devices: filter by tag (repeatable k=v), status, search, profile, model (name or name@version); page with limit and after',
     access: 'viewer',
@@ -172,6 +160,7 @@ export const deviceRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/devices/:id',
+    response: DeviceSchema,
     summary: 'One device: status, models, telemetry',
     access: 'viewer',
     tag: 'devices',

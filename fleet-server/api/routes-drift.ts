@@ -7,9 +7,20 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
+import {
+  DeviceDriftSchema,
+  DriftOverviewSchema,
+  DriftQuerySchema,
+  DriftTimelineSchema,
+  RetrainListSchema,
+  RetrainPolicySchema,
+  RetrainSchema,
+  StoredPolicySchema,
+  TimelineQuerySchema,
+  TriggerRetrainRequestSchema,
+} from '../../shared/api/drift.js';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { type DeviceDrift, summarize } from '../drift/reports.js';
-import { RetrainPolicySchema } from '../drift/retrain.js';
 import type { Env } from './auth.js';
 import { requireRole } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -20,23 +31,6 @@ import { taskName } from './routes-pool.js';
 
 /** What these routes reach of the fleet. */
 type Deps = Pick<ApiDeps, 'devices' | 'drift' | 'log' | 'models' | 'pool' | 'retrains' | 'tokens'>;
-
-const TriggerBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
-const DriftQuerySchema = z.object({
-  task: z.string().optional(),
-  model: z.string().optional(),
-  /** `profile`, or `tag:<key>`: also break the latest reports down by that cohort. */
-  cohort: z.string().optional(),
-});
-const TimelineQuerySchema = z.object({
-  sinceS: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(30 * 86_400)
-    .default(3600),
-  bucketS: z.coerce.number().int().positive().max(86_400).default(60),
-});
 
 export function driftRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
@@ -114,7 +108,7 @@ export function driftRoutes(deps: Deps): Hono<Env> {
   });
 
   app.post('/tasks/:name/retrain', requireRole(deps.tokens, 'operator'), async (c) => {
-    const body = await jsonBody(c, TriggerBodySchema);
+    const body = await jsonBody(c, TriggerRetrainRequestSchema);
     const principal = c.get('principal').name;
     const record = await deps.retrains.trigger(
       taskName(c.req.param('name')),
@@ -181,6 +175,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/drift',
+    response: DriftOverviewSchema,
     summary: 'Drift per model: by version, cohort and feature, and per device',
     access: 'viewer',
     tag: 'drift',
@@ -189,6 +184,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/drift/:model/devices/:deviceId',
+    response: DeviceDriftSchema,
     summary: "One device's latest drift report for a model",
     access: 'viewer',
     tag: 'drift',
@@ -196,6 +192,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/drift/:model/versions/:version/timeline',
+    response: DriftTimelineSchema,
     summary: 'Drift of one version over time',
     access: 'viewer',
     tag: 'drift',
@@ -204,6 +201,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/tasks/:name/retrain-policy',
+    response: StoredPolicySchema,
     summary: "A task's retrain policy",
     access: 'viewer',
     tag: 'drift',
@@ -212,6 +210,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'put',
     path: '/tasks/:name/retrain-policy',
+    response: StoredPolicySchema,
     summary: "Set a task's retrain policy",
     access: 'operator',
     tag: 'drift',
@@ -220,16 +219,25 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tasks/:name/retrain',
+    response: RetrainSchema,
     summary: 'Retrain a task now',
     access: 'operator',
     tag: 'drift',
-    body: TriggerBodySchema,
+    body: TriggerRetrainRequestSchema,
     success: 202,
   },
-  { method: 'get', path: '/retrains', summary: 'Retrains, newest first', access: 'viewer', tag: 'drift' },
+  {
+    method: 'get',
+    path: '/retrains',
+    response: RetrainListSchema,
+    summary: 'Retrains, newest first',
+    access: 'viewer',
+    tag: 'drift',
+  },
   {
     method: 'get',
     path: '/retrains/:id',
+    response: RetrainSchema,
     summary: 'One retrain and every step it took',
     access: 'viewer',
     tag: 'drift',
@@ -237,6 +245,7 @@ export const driftRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/retrains/:id/approve',
+    response: RetrainSchema,
     summary: "Start a retrain's canary",
     access: 'operator',
     tag: 'drift',

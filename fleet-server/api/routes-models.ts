@@ -7,6 +7,15 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
+import {
+  AliasesSchema,
+  LineageSchema,
+  ModelListSchema,
+  ModelVersionListSchema,
+  ModelVersionWithAliasesSchema,
+  SetAliasRequestSchema,
+  SetAliasResponseSchema,
+} from '../../shared/api/models.js';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { ModelNameSchema, VariantNameSchema } from '../../shared/manifest.js';
 import { type SampleInput, SampleInputSchema } from '../registry/inspect.js';
@@ -42,7 +51,6 @@ function versionRef(raw: string): number | string {
   return /^[0-9]+$/.test(raw) ? versionNumber(raw) : raw;
 }
 
-const SetAliasSchema = z.object({ version: z.number().int().positive() }).strict();
 const ExpiresSchema = z.coerce.number().gt(0).max(3650).optional();
 const PushQuerySchema = z.object({
   expiresInDays: ExpiresSchema,
@@ -227,7 +235,7 @@ export function modelRoutes(deps: Deps): Hono<Env> {
   app.put('/models/:name/aliases/:alias', requireRole(deps.tokens, 'operator'), async (c) => {
     const name = modelName(c.req.param('name'));
     const alias = parseAlias(c.req.param('alias'));
-    const { version } = await jsonBody(c, SetAliasSchema);
+    const { version } = await jsonBody(c, SetAliasRequestSchema);
     const principal = c.get('principal').name;
     const record = await deps.models.setAlias(name, alias, version, principal);
     deps.log.info({ model: name, alias, version, previous: record.previous, by: principal }, 'alias moved');
@@ -241,6 +249,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/models/:name/versions',
+    response: ModelVersionWithAliasesSchema,
     summary:
       'Push an ONNX model as a new version (multipart: model, optional sample input; `variant` names its build); validated in ONNX Runtime and signed',
     access: 'operator',
@@ -252,6 +261,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/models/:name/versions/:version/variants/:variant',
+    response: ModelVersionWithAliasesSchema,
     summary:
       'Add a variant (another build: fp16, a per-profile build) to a version; same inputs and outputs as its other variants, signed on its own',
     access: 'operator',
@@ -263,6 +273,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models',
+    response: ModelListSchema,
     summary: 'Models with their latest version and aliases',
     access: 'viewer',
     tag: 'models',
@@ -270,6 +281,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models/:name/versions',
+    response: ModelVersionListSchema,
     summary: "A model's versions",
     access: 'viewer',
     tag: 'models',
@@ -277,6 +289,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models/:name/versions/:version',
+    response: ModelVersionWithAliasesSchema,
     summary: 'One version (or an alias): manifest, variants, lineage, aliases',
     access: 'viewer',
     tag: 'models',
@@ -284,6 +297,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models/:name/versions/:version/lineage',
+    response: LineageSchema,
     summary: 'Devices → snapshot → run → version → rollouts',
     access: 'viewer',
     tag: 'models',
@@ -291,6 +305,7 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/models/:name/aliases',
+    response: AliasesSchema,
     summary: "A model's aliases",
     access: 'viewer',
     tag: 'models',
@@ -298,9 +313,10 @@ export const modelRouteDocs: RouteDoc[] = [
   {
     method: 'put',
     path: '/models/:name/aliases/:alias',
+    response: SetAliasResponseSchema,
     summary: 'Point an alias (production, candidate) at a version',
     access: 'operator',
     tag: 'models',
-    body: SetAliasSchema,
+    body: SetAliasRequestSchema,
   },
 ];

@@ -4,6 +4,15 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
+import {
+  ImportQuerySchema,
+  ImportResultSchema,
+  RejectionsSchema,
+  SnapshotListSchema,
+  SnapshotSchema,
+  TaskListSchema,
+  TaskWithStatsSchema,
+} from '../../shared/api/pool.js';
 import { TooLargeError, ValidationError } from '../../shared/errors.js';
 import { TaskNameSchema, TaskSchema } from '../../shared/pool.js';
 import { parseImport } from '../pool/import.js';
@@ -17,17 +26,6 @@ import type { RouteDoc } from './openapi.js';
 type Deps = Pick<ApiDeps, 'log' | 'pool' | 'snapshots' | 'tokens'>;
 
 const MAX_IMPORT_BYTES = 256 * 1024 * 1024;
-
-const ImportQuerySchema = z.object({
-  format: z.enum(['csv', 'jsonl']).default('csv'),
-  label: z.string().min(1).max(128).optional(),
-  kind: z.enum(['classification', 'regression']).optional(),
-  model: z.string().optional(),
-  source: z
-    .string()
-    .regex(/^[\w.@-]{1,128}$/, 'source: letters, digits, _ . @ -')
-    .default('upload'),
-});
 
 /** A task name from a URL, or a 400 naming what is wrong with it. */
 export function taskName(raw: string): string {
@@ -114,16 +112,25 @@ export const poolRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tasks',
+    response: TaskSchema,
     summary: 'Create a task (features, label, model)',
     access: 'operator',
     tag: 'data',
     body: TaskSchema,
     success: 201,
   },
-  { method: 'get', path: '/tasks', summary: 'Tasks', access: 'viewer', tag: 'data' },
+  {
+    method: 'get',
+    path: '/tasks',
+    response: TaskListSchema,
+    summary: 'Tasks',
+    access: 'viewer',
+    tag: 'data',
+  },
   {
     method: 'get',
     path: '/tasks/:name',
+    response: TaskWithStatsSchema,
     summary: 'One task with its pool statistics',
     access: 'viewer',
     tag: 'data',
@@ -131,6 +138,7 @@ export const poolRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tasks/:name/import',
+    response: ImportResultSchema,
     summary: 'Import CSV or JSONL samples (creates the task from the file when new)',
     access: 'operator',
     tag: 'data',
@@ -141,6 +149,7 @@ export const poolRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tasks/:name/snapshots',
+    response: SnapshotSchema,
     summary: "Freeze the task's samples as a content-hashed snapshot",
     access: 'operator',
     tag: 'data',
@@ -149,6 +158,7 @@ export const poolRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/tasks/:name/snapshots',
+    response: SnapshotListSchema,
     summary: "The task's snapshots",
     access: 'viewer',
     tag: 'data',
@@ -156,9 +166,17 @@ export const poolRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/pool/rejections',
+    response: RejectionsSchema,
     summary: 'Refused samples by task, source and reason',
     access: 'viewer',
     tag: 'data',
   },
-  { method: 'get', path: '/snapshots/:id', summary: 'One snapshot', access: 'viewer', tag: 'data' },
+  {
+    method: 'get',
+    path: '/snapshots/:id',
+    response: SnapshotSchema,
+    summary: 'One snapshot',
+    access: 'viewer',
+    tag: 'data',
+  },
 ];

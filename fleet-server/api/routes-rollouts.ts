@@ -5,19 +5,19 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { ValidationError } from '../../shared/errors.js';
-import { ModelNameSchema } from '../../shared/manifest.js';
-import { ALIASES } from '../registry/models.js';
-import { allowedActions } from '../rollouts/actions.js';
-import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/record.js';
 import {
-  type PresetOptions,
-  PresetOptionsSchema,
-  presetOptions,
-  presetSpec,
+  CreateRolloutRequestSchema,
+  type Rollout,
+  RolloutActionRequestSchema,
+  RolloutListSchema,
+  RolloutSchema,
   type RolloutSpec,
   RolloutSpecSchema,
-} from '../rollouts/spec.js';
+} from '../../shared/api/rollouts.js';
+import { ValidationError } from '../../shared/errors.js';
+import { allowedActions } from '../rollouts/actions.js';
+import { currentPercent, type RolloutRecord, summaryOf } from '../rollouts/record.js';
+import { type PresetOptions, presetOptions, presetSpec } from '../rollouts/spec.js';
 import type { Env } from './auth.js';
 import { requireRole } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -27,31 +27,7 @@ import type { RouteDoc } from './openapi.js';
 /** What these routes reach of the fleet. */
 type Deps = Pick<ApiDeps, 'log' | 'models' | 'rollouts' | 'tokens'>;
 
-const CreateRolloutSchema = z
-  .object({
-    /** A version number, or an alias resolved when the rollout is created (the rollout records the number). */
-    model: z.object({
-      name: ModelNameSchema,
-      version: z.union([z.number().int().positive(), z.enum(ALIASES)]),
-    }),
-    targets: z
-      .object({
-        devices: z.array(z.string().min(1).max(64)).max(100_000).optional(),
-        tags: z.record(z.string(), z.string()).optional(),
-      })
-      .refine((t) => (t.devices?.length ?? 0) > 0 || Object.keys(t.tags ?? {}).length > 0, {
-        message: 'targets need device ids or tags',
-      }),
-    strategy: z.enum(['all-at-once', 'canary', 'blue-green', 'custom']).default('all-at-once'),
-    ...PresetOptionsSchema.shape,
-    /** The whole spec, for strategy `custom`. */
-    spec: z.unknown().optional(),
-  })
-  .strict();
-
-const ActionBodySchema = z.object({ reason: z.string().min(1).max(500).optional() }).strict();
-
-function specOf(body: z.infer<typeof CreateRolloutSchema>): RolloutSpec {
+function specOf(body: z.infer<typeof CreateRolloutRequestSchema>): RolloutSpec {
   if (body.strategy === 'custom') {
     if (body.spec === undefined)
       throw new ValidationError('strategy custom needs a spec', { code: 'invalid_spec' });
@@ -82,14 +58,51 @@ function specOf(body: z.infer<typeof CreateRolloutSchema>): RolloutSpec {
   }
 }
 
-export function rolloutView(rollout: RolloutRecord) {
+/**
+ * A stored rollout as the wire shows it: the fields the contract declares (each picked, so a field added to
+ * the record reaches clients only once shared/api declares it) and what is derived on read.
+ */
+export function toRollout(rollout: RolloutRecord): Rollout {
+  const { status } = rollout;
   return {
-    ...rollout,
-    phase: rollout.status.phase,
+    id: rollout.id,
+    model: rollout.model,
+    targets: rollout.targets,
+    spec: rollout.spec,
+    createdAt: rollout.createdAt,
+    createdBy: rollout.createdBy,
+    status: {
+      phase: status.phase,
+      step: status.step,
+      stepStartedAt: status.stepStartedAt,
+      pause: status.pause,
+      analysis: status.analysis,
+      abort: status.abort,
+      ...(status.measured ? { measured: status.measured } : {}),
+      events: status.events,
+      updatedAt: status.updatedAt,
+    },
+    devices: rollout.devices.map((d) => ({
+      deviceId: d.deviceId,
+      rank: d.rank,
+      state: d.state,
+      commandId: d.commandId,
+      mode: d.mode,
+      shadowPercent: d.shadowPercent,
+      activateId: d.activateId,
+      rollbackId: d.rollbackId,
+      reason: d.reason,
+      executionProvider: d.executionProvider,
+      ...(d.variant !== undefined ? { variant: d.variant } : {}),
+      sentAt: d.sentAt,
+      ...(d.issuedAt !== undefined ? { issuedAt: d.issuedAt } : {}),
+      updatedAt: d.updatedAt,
+    })),
+    phase: status.phase,
     percent: currentPercent(rollout),
     summary: summaryOf(rollout),
     /** Every operator action with whether this phase allows it, and why not: what clients render. */
-    actions: allowedActions(rollout.status.phase),
+    actions: allowedActions(status.phase),
   };
 }
 
@@ -97,7 +110,7 @@ export function rolloutRoutes(deps: Deps): Hono<Env> {
   const app = new Hono<Env>();
 
   app.post('/rollouts', requireRole(deps.tokens, 'operator'), async (c) => {
-    const body = await jsonBody(c, CreateRolloutSchema);
+    const body = await jsonBody(c, CreateRolloutRequestSchema);
     const spec = specOf(body);
     const { name, version } = body.model;
     const resolved =
@@ -117,35 +130,35 @@ export function rolloutRoutes(deps: Deps): Hono<Env> {
       },
       'rollout created',
     );
-    return c.json(rolloutView(rollout), 201);
+    return c.json(toRollout(rollout), 201);
   });
 
   app.get('/rollouts', requireRole(deps.tokens, 'viewer'), async (c) => {
-    return c.json({ rollouts: (await deps.rollouts.list()).map(rolloutView) });
+    return c.json({ rollouts: (await deps.rollouts.list()).map(toRollout) });
   });
 
   app.get('/rollouts/:id', requireRole(deps.tokens, 'viewer'), async (c) => {
-    return c.json(rolloutView(await deps.rollouts.get(c.req.param('id'))));
+    return c.json(toRollout(await deps.rollouts.get(c.req.param('id'))));
   });
 
   for (const action of ['pause', 'resume', 'abort', 'rollback'] as const) {
     app.post(`/rollouts/:id/${action}`, requireRole(deps.tokens, 'operator'), async (c) => {
-      const { reason } = await jsonBody(c, ActionBodySchema);
+      const { reason } = await jsonBody(c, RolloutActionRequestSchema);
       const principal = c.get('principal').name;
       const act = action === 'resume' ? { type: action } : { type: action, reason };
       const rollout = await deps.rollouts.act(c.req.param('id'), act, principal);
       deps.log.info({ rolloutId: rollout.id, action, by: principal, reason }, 'rollout action');
-      return c.json(rolloutView(rollout));
+      return c.json(toRollout(rollout));
     });
   }
 
   // Promote skips the remaining steps and their gates: an override, so admins only.
   app.post('/rollouts/:id/promote', requireRole(deps.tokens, 'admin'), async (c) => {
-    await jsonBody(c, ActionBodySchema);
+    await jsonBody(c, RolloutActionRequestSchema);
     const principal = c.get('principal').name;
     const rollout = await deps.rollouts.act(c.req.param('id'), { type: 'promote' }, principal);
     deps.log.info({ rolloutId: rollout.id, action: 'promote', by: principal }, 'rollout action');
-    return c.json(rolloutView(rollout));
+    return c.json(toRollout(rollout));
   });
 
   return app;
@@ -155,16 +168,25 @@ export const rolloutRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/rollouts',
+    response: RolloutSchema,
     summary: 'Create a rollout (preset strategy or custom spec)',
     access: 'operator',
     tag: 'rollouts',
-    body: CreateRolloutSchema,
+    body: CreateRolloutRequestSchema,
     success: 201,
   },
-  { method: 'get', path: '/rollouts', summary: 'Rollouts, newest first', access: 'viewer', tag: 'rollouts' },
+  {
+    method: 'get',
+    path: '/rollouts',
+    response: RolloutListSchema,
+    summary: 'Rollouts, newest first',
+    access: 'viewer',
+    tag: 'rollouts',
+  },
   {
     method: 'get',
     path: '/rollouts/:id',
+    response: RolloutSchema,
     summary: 'One rollout: steps, gates, devices',
     access: 'viewer',
     tag: 'rollouts',
@@ -173,18 +195,20 @@ export const rolloutRouteDocs: RouteDoc[] = [
     (action): RouteDoc => ({
       method: 'post',
       path: `/rollouts/:id/${action}`,
+      response: RolloutSchema,
       summary: `${action[0]!.toUpperCase()}${action.slice(1)} a rollout`,
       access: 'operator',
       tag: 'rollouts',
-      body: ActionBodySchema,
+      body: RolloutActionRequestSchema,
     }),
   ),
   {
     method: 'post',
     path: '/rollouts/:id/promote',
+    response: RolloutSchema,
     summary: 'Skip the remaining steps and gates',
     access: 'admin',
     tag: 'rollouts',
-    body: ActionBodySchema,
+    body: RolloutActionRequestSchema,
   },
 ];

@@ -3,7 +3,7 @@
  * runs with their live progress (viewer).
  */
 import { Hono } from 'hono';
-import { TrainRequestSchema } from '../training/runs.js';
+import { TrainingRunListSchema, TrainingRunSchema, TrainRequestSchema } from '../../shared/api/pool.js';
 import type { Env } from './auth.js';
 import { requireRole } from './auth.js';
 import type { ApiDeps } from './deps.js';
@@ -40,6 +40,7 @@ export const trainingRouteDocs: RouteDoc[] = [
   {
     method: 'post',
     path: '/tasks/:name/train',
+    response: TrainingRunSchema,
     summary: "Train a task's model on a snapshot (queued; runs in a worker)",
     access: 'operator',
     tag: 'training',
@@ -49,6 +50,7 @@ export const trainingRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/training-runs',
+    response: TrainingRunListSchema,
     summary: 'Training runs, newest first',
     access: 'viewer',
     tag: 'training',
@@ -56,6 +58,7 @@ export const trainingRouteDocs: RouteDoc[] = [
   {
     method: 'get',
     path: '/training-runs/:id',
+    response: TrainingRunSchema,
     summary: 'One run with its live progress',
     access: 'viewer',
     tag: 'training',

@@ -3,8 +3,9 @@
  * the control cohort (devices of the same targets still on the previous version). Verdicts combine
  * worst-first: failed > inconclusive > passed. Too few observations is `inconclusive`, never `passed`. Pure.
  */
+
+import { GATE_DIRECTION, type Gate, type GateMetric } from '../../shared/api/rollouts.js';
 import { countOf, emptyBuckets, mergeBuckets, quantileOf } from '../../shared/histogram.js';
-import { GATE_DIRECTION, type Gate, type GateMetric } from './spec.js';
 
 export type Verdict = 'passed' | 'inconclusive' | 'failed';
 

@@ -18,173 +18,25 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-
-export const GATE_METRICS = [
-  /** Cohort devices whose install failed, over cohort devices that finished. Absolute. */
-  'activation_failure_share',
-  /** Canary inference error rate minus the control cohort's (both on the same window). */
-  'error_rate',
-  /** Canary p95 latency over control p95 (merged histograms). In a shadow step: candidate over active. */
-  'p95_latency_ratio',
-  /** Share of canary devices whose latest drift report on the new version (in the window) says drift. */
-  'drift_share',
-  /** Compared shadow requests whose outputs agreed. */
-  'shadow_agreement',
-] as const;
-export type GateMetric = (typeof GATE_METRICS)[number];
-
-/** Which way each metric must go to pass. */
-export const GATE_DIRECTION: Record<GateMetric, '<=' | '>='> = {
-  activation_failure_share: '<=',
-  error_rate: '<=',
-  p95_latency_ratio: '<=',
-  drift_share: '<=',
-  shadow_agreement: '>=',
-};
-
-export const GateSchema = z
-  .object({
-    metric: z.enum(GATE_METRICS),
-    /** Pass when `value <= threshold` (or `>=` for shadow_agreement). */
-    threshold: z.number().finite(),
-    /**
-     * Fewest observations for a verdict: finished cohort devices (activation_failure_share), requests on
-     * each side (error_rate, p95_latency_ratio), compared requests (shadow_agreement), reporting devices
-     * (drift_share). Below it the gate is inconclusive.
-     */
-    minSamples: z.number().int().nonnegative(),
-    /** Failed measurements tolerated within one analysis; one more fails the gate. */
-    failureLimit: z.number().int().nonnegative().default(0),
-  })
-  .strict();
-export type Gate = z.infer<typeof GateSchema>;
-export type GateInput = z.input<typeof GateSchema>;
-
-/**
- * The standard canary gates. The latency ratio's default of 2 is deliberate: device histograms resolve
- * latency in steps of about 1.5x, and one canary device's p95 against the control's moves by a step under
- * ordinary load, so a tighter default would stop good versions; a 5x slower one fails it by far.
- */
-export const DEFAULT_GATES: Gate[] = [
-  { metric: 'activation_failure_share', threshold: 0, minSamples: 1, failureLimit: 0 },
-  { metric: 'error_rate', threshold: 0.01, minSamples: 50, failureLimit: 0 },
-  { metric: 'p95_latency_ratio', threshold: 2, minSamples: 50, failureLimit: 0 },
-];
+import {
+  DEFAULT_GATES,
+  GATE_DIRECTION,
+  GATE_METRICS,
+  type Gate,
+  type GateInput,
+  type GateMetric,
+  type PresetOptionsInput,
+  type RolloutSpec,
+  RolloutSpecSchema,
+  type StepInput,
+  type Strategy,
+} from '../../shared/api/rollouts.js';
 
 /** The standard shadow gates. */
 export const DEFAULT_SHADOW_GATES: Gate[] = [
   { metric: 'shadow_agreement', threshold: 0.95, minSamples: 50, failureLimit: 0 },
   { metric: 'p95_latency_ratio', threshold: 2, minSamples: 50, failureLimit: 0 },
 ];
-
-export const StepSchema = z.union([
-  z.object({ setPercent: z.number().int().min(1).max(100) }).strict(),
-  z
-    .object({
-      pause: z
-        .object({
-          durationS: z
-            .number()
-            .int()
-            .positive()
-            .max(30 * 86_400)
-            .optional(),
-        })
-        .strict(),
-    })
-    .strict(),
-  z
-    .object({
-      analysis: z
-        .object({
-          /** Default: the rollout's gates. */
-          gates: z.array(GateSchema).min(1).max(16).optional(),
-          windowS: z.number().int().positive().max(86_400).default(60),
-          intervalS: z.number().int().positive().max(3600).default(10),
-        })
-        .strict(),
-    })
-    .strict(),
-  z
-    .object({
-      shadow: z
-        .object({
-          /** Share of each device's live requests mirrored to the candidate. */
-          percent: z.number().min(1).max(100).default(100),
-          /** Which targets shadow: the first ⌈cohortPercent%⌉ in cohort order (100: all, as blue-green). */
-          cohortPercent: z.number().int().min(1).max(100).default(100),
-          durationS: z.number().int().positive().max(86_400).default(60),
-          /** Shorthand for the shadow_agreement gate's threshold. */
-          minAgreement: z.number().min(0).max(1).default(0.95),
-          gates: z.array(GateSchema).min(1).max(16).optional(),
-          intervalS: z.number().int().positive().max(3600).default(10),
-        })
-        .strict(),
-    })
-    .strict(),
-]);
-export type Step = z.infer<typeof StepSchema>;
-export type StepInput = z.input<typeof StepSchema>;
-
-export const STRATEGIES = ['all-at-once', 'canary', 'blue-green', 'custom'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
-
-export const RolloutSpecSchema = z
-  .object({
-    strategy: z.enum(STRATEGIES),
-    steps: z.array(StepSchema).min(1).max(64),
-    /** Gates of analysis steps that name none. */
-    gates: z.array(GateSchema).min(1).max(16).default(DEFAULT_GATES),
-    /** How long a device may take to finish an install (it may be offline) before `onDeviceTimeout`. */
-    deviceTimeoutS: z
-      .number()
-      .int()
-      .positive()
-      .max(30 * 86_400)
-      .default(900),
-    onDeviceTimeout: z.enum(['fail', 'skip']).default('fail'),
-  })
-  .strict()
-  .refine((s) => s.steps.some((step) => 'setPercent' in step && step.setPercent === 100), {
-    message: 'a rollout must end with every target on the new version: add setPercent 100',
-  });
-export type RolloutSpec = z.infer<typeof RolloutSpecSchema>;
-
-/**
- * A preset strategy's options as a client gives them (the create-rollout request, a retrain policy's
- * canary): the one schema of them, so every door accepts the same limits.
- */
-export const PresetOptionsSchema = z.object({
-  /** Canary percentages, increasing, ending at 100 (default 5, 25, 100). */
-  steps: z.array(z.number().int().min(1).max(100)).min(1).max(20).optional(),
-  /** A pause before each canary analysis, seconds (0: none). */
-  bakeS: z
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 86_400)
-    .optional(),
-  /** Gates replacing the defaults: objects, or expressions such as `p95_latency_ratio<=1.2`. */
-  gates: z
-    .array(z.union([z.string().max(200), GateSchema]))
-    .min(1)
-    .max(16)
-    .optional(),
-  /** Canary analysis window, or blue-green shadow duration, seconds. */
-  windowS: z.number().int().positive().max(86_400).optional(),
-  shadowPercent: z.number().min(1).max(100).optional(),
-  /** Canary: shadow on the first cohort before serving (default true). */
-  shadowFirst: z.boolean().optional(),
-  minAgreement: z.number().min(0).max(1).optional(),
-  deviceTimeoutS: z
-    .number()
-    .int()
-    .positive()
-    .max(30 * 86_400)
-    .optional(),
-  onDeviceTimeout: z.enum(['fail', 'skip']).optional(),
-});
-export type PresetOptionsInput = z.input<typeof PresetOptionsSchema>;
 
 /** Preset options with gates parsed (expressions turned into gate objects). */
 export type PresetOptions = {

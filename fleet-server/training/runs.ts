@@ -16,6 +16,7 @@
  */
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { TrainRequest } from '../../shared/api/pool.js';
 import {
   ConflictError,
   EdgefleetError,
@@ -79,26 +80,13 @@ export interface TrainingRunRecord {
   error: { code: string; message: string } | null;
 }
 
-/** What `POST /tasks/:name/train` accepts. The config is checked fully before the run is queued. */
-export const TrainRequestSchema = z
-  .object({
-    snapshot: z.string().min(1).max(100).optional(),
-    /** Any TrainConfig field; `kind` may be omitted (the task's) but must match the task when given. */
-    config: z.record(z.string(), z.unknown()).optional(),
-    /** Snapshot only the samples captured at or after this time (ISO 8601); not with `snapshot`. */
-    since: z.iso.datetime({ offset: true }).optional(),
-    /** Also score challenger and champion on the holdout samples captured at or after this time (ISO 8601). */
-    recentSince: z.iso.datetime({ offset: true }).optional(),
-  })
-  .strict();
-
 /** Why a run was started by the retrain loop (recorded in the run and in the version's lineage). */
 export interface RunTrigger {
   retrain: string;
   kind: 'drift' | 'concept' | 'manual';
   reason: string;
 }
-export type TrainRequest = z.infer<typeof TrainRequestSchema>;
+export type { TrainRequest };
 
 /** Runs one job; must reject promptly once `signal` aborts (the fleet server is stopping). */
 export type JobRunner = (

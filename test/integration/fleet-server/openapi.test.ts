@@ -2,7 +2,7 @@
  * `GET /api/v1/openapi.json` against a real fleet server: served without a token, valid OpenAPI 3.1 (checked
  * by an independent validator), and every route the server answers — read from the router itself — is in
  * it with its method. Request bodies come from the zod schemas the handlers validate with: the document's
- * schema for rollout creation refuses what the API refuses.
+ * schema for rollout creation refuses what the API refuses. Responses come from shared/api's schemas too.
  */
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,25 @@ describe('OpenAPI document', () => {
     const policy =
       doc.paths['/api/v1/tasks/{name}/retrain-policy'].put.requestBody.content['application/json'].schema;
     expect(policy.properties.mode.enum).toEqual(['auto', 'approve']);
+  });
+
+  it('describes every JSON answer with its shared/api schema, and every refusal with the error body', () => {
+    const rollout = doc.paths['/api/v1/rollouts/{id}'].get.responses;
+    const body = rollout['200'].content['application/json'].schema;
+    expect(body.required).toEqual(expect.arrayContaining(['id', 'spec', 'status', 'devices', 'actions']));
+    expect(body.properties.phase.enum).toContain('rolled_back');
+    expect(doc.paths['/api/v1/rollouts'].post.responses['201'].content['application/json']).toBeDefined();
+    const undescribed: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(operations)) {
+        const error = op.responses['4XX'].content['application/json'].schema;
+        expect(error.properties.error.required).toEqual(['code', 'message']);
+        const success = Object.entries(op.responses).find(([status]) => status.startsWith('2'))![1] as any;
+        // The document itself is the one JSON answer described only by this very standard.
+        if (!success.content && path !== '/api/v1/openapi.json') undescribed.push(`${method} ${path}`);
+      }
+    }
+    expect(undescribed).toEqual([]);
   });
 
   it('documents the devices page query the route enforces', async () => {
