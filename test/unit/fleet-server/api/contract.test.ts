@@ -119,7 +119,7 @@ describe('wire contract (shared/api) against the API', () => {
       body: JSON.stringify({ token: token.token, facts: { hostname: 'h1' } }),
     });
     expect(enrolled.status).toBe(201);
-    const enrollment = await enrolled.json();
+    const enrollment = (await enrolled.json()) as { deviceId: string };
     expectWire(EnrollResponseSchema, enrollment);
     const deviceId: string = enrollment.deviceId;
     await wire(DeviceListSchema, 'GET', '/api/v1/devices', 200);
