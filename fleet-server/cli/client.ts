@@ -2,84 +2,87 @@
  * The CLI's only way to the fleet: a typed client for the HTTP API (`/api/v1`). It owns the error contract
  * the user sees: an error body `{ error: { code, message } }` becomes an ApiError whose message names both
  * (and the HTTP status); a connection failure says which URL could not be reached and why.
- * The response types are the server's own; they are what `--json` prints verbatim.
+ * The request and response types are the wire contract's (shared/api/), never the server's stored records;
+ * responses are what `--json` prints verbatim.
  */
 
-import type { Task } from '../../shared/pool.js';
-import type { Role } from '../api/tokens.js';
-import type { AuditEntry, VerifyResult } from '../audit/log.js';
-import type { DeviceView } from '../devices/registry.js';
-import type { DeviceDrift, VersionDrift } from '../drift/reports.js';
-import type { RetrainPolicyInput, RetrainRecord, StoredPolicy } from '../retrain/record.js';
-import type { IngestResult, TaskStats } from '../pool/pool.js';
-import type { SnapshotRecord } from '../pool/snapshots.js';
-import type { LineageView } from '../views/lineage.js';
+import type { AuditEntry, VerifyResult } from '../../shared/api/audit.js';
+import type { Alias, Role } from '../../shared/api/common.js';
+import type { Health } from '../../shared/api/console.js';
 import type {
-  Alias,
-  AliasRecord,
-  ModelSummary,
-  ModelVersionView,
-  VariantRecord,
-} from '../registry/models.js';
-import type { RolloutPhase, RolloutRecord, RolloutSummary } from '../rollouts/record.js';
-import type { PresetOptions } from '../rollouts/spec.js';
-import type { TrainingRunRecord } from '../training/runs.js';
-
-// The API's response types are the server's own (type-only imports: the CLI never loads server code).
-export type { ModelSummary, Role, RolloutPhase };
-export type Device = DeviceView;
-export type { SnapshotRecord, Task };
-export type TaskWithStats = Task & { stats: TaskStats };
-export type ImportResult = IngestResult & { task: Task; created: boolean };
-export type ModelVersion = ModelVersionView & { aliases: Alias[] };
-export type ModelVariant = VariantRecord;
-/** A version by number, or by alias (resolved by the fleet). */
-export type ModelRef = { name: string; version: number | Alias };
-export type { AliasRecord, LineageView };
-export type TrainingRun = TrainingRunRecord;
-export type {
-  AuditEntry,
+  CreateEnrollmentTokenRequest,
+  CreateTokenRequest,
+  Device,
+  DeviceList,
+  EnrollmentToken,
+  OperatorToken,
+} from '../../shared/api/devices.js';
+import type {
   DeviceDrift,
+  DriftOverview,
+  ModelDrift,
+  Retrain,
   RetrainPolicyInput,
-  RetrainRecord,
   StoredPolicy,
+  VersionDrift,
+} from '../../shared/api/drift.js';
+import type {
+  Aliases,
+  AliasRecord,
+  Lineage,
+  ModelSummary,
+  ModelVariant,
+  ModelVersion,
+  ModelVersionBase,
+  SetAliasResponse,
+} from '../../shared/api/models.js';
+import type {
+  ImportResult,
+  Snapshot,
+  Task,
+  TaskWithStats,
+  TrainingRun,
+  TrainRequest,
+} from '../../shared/api/pool.js';
+import type {
+  CreateRolloutRequest,
+  Rollout,
+  RolloutDevice,
+  RolloutPhase,
+  RolloutTargets,
+} from '../../shared/api/rollouts.js';
+
+// The names the commands use, all from the contract.
+export type {
+  AliasRecord,
+  AuditEntry,
+  Device,
+  DeviceDrift,
+  EnrollmentToken,
+  ImportResult,
+  ModelDrift,
+  ModelSummary,
+  ModelVariant,
+  ModelVersion,
+  OperatorToken,
+  RetrainPolicyInput,
+  Role,
+  Rollout,
+  RolloutDevice,
+  RolloutPhase,
+  RolloutTargets,
+  StoredPolicy,
+  Task,
+  TaskWithStats,
+  TrainingRun,
   VerifyResult,
   VersionDrift,
 };
-export interface ModelDrift {
-  model: string;
-  task: string | null;
-  production: number | null;
-  candidate: number | null;
-  versions: VersionDrift[];
-  /** With `?cohort=`: the same counts per version and cohort. */
-  cohorts?: (VersionDrift & { cohort: string })[];
-  devices: DeviceDrift[];
-  retrain: RetrainRecord | null;
-}
-export type RolloutTargets = RolloutRecord['targets'];
-export type RolloutDevice = RolloutRecord['devices'][number];
-export type Rollout = RolloutRecord & {
-  phase: RolloutPhase;
-  percent: number;
-  summary: RolloutSummary;
-  actions: { action: string; allowed: boolean; role: Role; reason: string | null; effect: string }[];
-};
-
-export interface OperatorToken {
-  id: string;
-  token: string;
-  role: Role;
-  name: string;
-}
-
-export interface EnrollmentToken {
-  id: string;
-  token: string;
-  expiresAt: string;
-  tags: Record<string, string>;
-  profile: string | null;
-}
+export type SnapshotRecord = Snapshot;
+export type LineageView = Lineage;
+export type RetrainRecord = Retrain;
+/** A version by number, or by alias (resolved by the fleet). */
+export type ModelRef = { name: string; version: number | Alias };
 
 /** The fleet answered with an error. `message` is what the CLI prints after `edgefleet: `. */
 export class ApiError extends Error {
@@ -120,26 +123,25 @@ export class ApiClient {
     return this.options.baseUrl;
   }
 
-  health(): Promise<{ ok: boolean; version: string }> {
+  health(): Promise<Health> {
     return this.request('GET', '/api/v1/health');
   }
 
-  createToken(body: { role: Role; name?: string | undefined }): Promise<OperatorToken> {
+  createToken(body: CreateTokenRequest): Promise<OperatorToken> {
     return this.request('POST', '/api/v1/tokens', { json: body });
   }
 
-  createEnrollmentToken(body: {
-    tags?: Record<string, string> | undefined;
-    profile?: string | undefined;
-    expiresInSeconds?: number | undefined;
-    name?: string | undefined;
-  }): Promise<EnrollmentToken> {
+  createEnrollmentToken(
+    body: {
+      [K in keyof CreateEnrollmentTokenRequest]?: CreateEnrollmentTokenRequest[K] | undefined;
+    },
+  ): Promise<EnrollmentToken> {
     return this.request('POST', '/api/v1/enrollment-tokens', { json: body });
   }
 
   async listDevices(
     filter: { tags?: Record<string, string>; status?: 'online' | 'offline' | undefined } = {},
-  ): Promise<{ devices: Device[] }> {
+  ): Promise<DeviceList> {
     const query = new URLSearchParams();
     for (const [k, v] of Object.entries(filter.tags ?? {})) query.append('tag', `${k}=${v}`);
     if (filter.status) query.set('status', filter.status);
@@ -199,11 +201,11 @@ export class ApiClient {
     return this.request('GET', '/api/v1/models');
   }
 
-  listModelVersions(name: string): Promise<{ versions: ModelVersion[] }> {
+  listModelVersions(name: string): Promise<{ versions: ModelVersionBase[] }> {
     return this.request('GET', `/api/v1/models/${encodeURIComponent(name)}/versions`);
   }
 
-  getAliases(name: string): Promise<{ aliases: Partial<Record<Alias, AliasRecord>> }> {
+  getAliases(name: string): Promise<Aliases> {
     return this.request('GET', `/api/v1/models/${encodeURIComponent(name)}/aliases`);
   }
 
@@ -218,7 +220,7 @@ export class ApiClient {
     );
   }
 
-  setAlias(name: string, alias: Alias, version: number): Promise<AliasRecord & { moved: boolean }> {
+  setAlias(name: string, alias: Alias, version: number): Promise<SetAliasResponse> {
     return this.request('PUT', `/api/v1/models/${encodeURIComponent(name)}/aliases/${alias}`, {
       json: { version },
     });
@@ -226,7 +228,7 @@ export class ApiClient {
 
   train(
     task: string,
-    body: { snapshot?: string | undefined; config?: Record<string, unknown> | undefined },
+    body: { [K in keyof TrainRequest]?: TrainRequest[K] | undefined },
   ): Promise<TrainingRun> {
     return this.request('POST', `/api/v1/tasks/${encodeURIComponent(task)}/train`, { json: body });
   }
@@ -235,10 +237,7 @@ export class ApiClient {
     return this.request('GET', `/api/v1/training-runs/${encodeURIComponent(id)}`);
   }
 
-  driftStatus(filter: {
-    task?: string | undefined;
-    cohort?: string | undefined;
-  }): Promise<{ models: ModelDrift[] }> {
+  driftStatus(filter: { task?: string | undefined; cohort?: string | undefined }): Promise<DriftOverview> {
     const query = new URLSearchParams();
     if (filter.task !== undefined) query.set('task', filter.task);
     if (filter.cohort !== undefined) query.set('cohort', filter.cohort);
@@ -297,12 +296,9 @@ export class ApiClient {
 
   /** A preset strategy with its options; gates as expressions (`p95_latency_ratio<=1.2`). */
   createRollout(
-    body: Omit<PresetOptions, 'gates'> & {
-      model: ModelRef;
-      targets: RolloutTargets;
-      strategy?: string;
-      gates?: string[] | undefined;
-    },
+    body: {
+      [K in keyof CreateRolloutRequest]?: CreateRolloutRequest[K] | undefined;
+    } & Pick<CreateRolloutRequest, 'model' | 'targets'>,
   ): Promise<Rollout> {
     return this.request('POST', '/api/v1/rollouts', { json: body });
   }
