@@ -3,7 +3,7 @@
  * update history, and the health check. Pure zod; each answers one screen in one request.
  */
 import { z } from 'zod';
-import { ModelRefSchema, ReasonSchema } from '../protocol/messages.js';
+import { ModelRefSchema, ReasonSchema } from '../protocol/schemas.js';
 import { AuditEventSchema } from './audit.js';
 import { DEVICE_ROLLOUT_STATES, ROLLOUT_PHASES } from './rollouts.js';
 

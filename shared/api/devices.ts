@@ -5,7 +5,7 @@
  * enroll.ts (shared with the agent).
  */
 import { z } from 'zod';
-import { ActiveModelSchema, TelemetryMessageSchema } from '../protocol/messages.js';
+import { ActiveModelSchema, TelemetryMessageSchema } from '../protocol/schemas.js';
 import { ROLES } from './common.js';
 
 // ---- requests -------------------------------------------------------------------------------------

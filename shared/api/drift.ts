@@ -5,7 +5,7 @@
  * retrain record; its canary is the create-rollout request's preset options, narrowed.
  */
 import { z } from 'zod';
-import { DRIFT_VERDICTS, DriftMessageSchema } from '../protocol/messages.js';
+import { DRIFT_VERDICTS, DriftMessageSchema } from '../protocol/schemas.js';
 import { PresetOptionsSchema } from './rollouts.js';
 
 // ---- requests -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { ModelNameSchema } from '../manifest-schema.js';
-import { ModelRefSchema, ReasonSchema, UPDATE_STATES } from '../protocol/messages.js';
+import { ModelRefSchema, ReasonSchema, UPDATE_STATES } from '../protocol/schemas.js';
 import { ALIASES } from './common.js';
 
 export const GATE_METRICS = [

@@ -2,12 +2,11 @@
  * The console's only way to the fleet: the same `/api/v1` the CLI uses, with the operator token held in
  * sessionStorage (gone when the tab closes; never in a URL, so never in a log). Errors keep the API's JSON.
  */
-export type Role = 'viewer' | 'operator' | 'admin';
+import type { Principal } from '../../../shared/api/audit';
+import type { Role } from '../../../shared/api/common';
 
-export interface Principal {
-  name: string;
-  role: Role;
-}
+// Types only (erased from the bundle): the console never ships zod.
+export type { Principal, Role };
 
 const TOKEN_KEY = 'edgefleet.token';
 

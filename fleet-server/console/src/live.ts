@@ -6,17 +6,11 @@
  * training run or a device record changed, coalesced by the server).
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { AuditEvent } from '../../../shared/api/audit';
 import { storedToken } from './api';
 
-/** An audit entry as the event stream and the overview carry it. */
-export interface AuditEvent {
-  seq: number;
-  at: string;
-  actor: string;
-  action: string;
-  target: string;
-  status: number | null;
-}
+/** An audit entry as the event stream and the overview carry it (the wire contract's). */
+export type { AuditEvent };
 
 export type LiveEvent =
   | ({ type: 'change' } & AuditEvent)

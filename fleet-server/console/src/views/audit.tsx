@@ -1,14 +1,7 @@
 /** The audit log: every change and automatic action, newest first, filterable, with the chain's integrity. */
 import { useState } from 'preact/hooks';
-import type { AuditEvent } from '../live';
+import type { AuditEntry as Entry } from '../../../../shared/api/audit';
 import { Badge, Empty, Loading, Page, Time, useResource } from '../ui';
-
-/** `GET /audit`: the event stream's fields and the rest of the record. */
-interface Entry extends AuditEvent {
-  role: string | null;
-  detail: string | null;
-  hash: string;
-}
 
 export function AuditView() {
   const [draft, setDraft] = useState({ actor: '', action: '', target: '' });

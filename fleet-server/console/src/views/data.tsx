@@ -1,49 +1,9 @@
 /** Data and training: tasks with ingestion and rejection counts, snapshots, training runs with live progress. */
 import { useMemo } from 'preact/hooks';
+import type { TrainingRun as Run, Snapshot, TaskWithStats as Task } from '../../../../shared/api/pool';
 import { formatBytes } from '../../../../shared/format';
 import { Chart } from '../chart';
 import { Badge, Empty, fmt, href, Loading, Page, Time, useResource } from '../ui';
-
-interface Task {
-  name: string;
-  model: string;
-  kind: string;
-  features: string[] | number;
-  stats?: TaskStats;
-}
-
-interface TaskStats {
-  samples: number;
-  labeled: number;
-  acceptedBySource: Record<string, number>;
-  rejectedBySource: Record<string, Record<string, number>>;
-}
-
-interface Snapshot {
-  id: string;
-  count: number;
-  labeled: number;
-  bytes: number;
-  createdAt: string;
-  createdBy: string;
-}
-
-interface Run {
-  id: string;
-  task: string;
-  model: string;
-  snapshot: string;
-  status: string;
-  createdAt: string;
-  createdBy: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  backend: string | null;
-  progress: { epoch: number; epochs: number; loss: number; valLoss?: number | null } | null;
-  history: { epoch: number; loss: number; valLoss?: number | null; [k: string]: unknown }[];
-  result: { version: number; metrics: Record<string, number>; trainRows: number; holdoutRows: number } | null;
-  error?: { code: string; message: string } | null;
-}
 
 const runChange = (e: { type: string; kind?: string; target?: string }) =>
   (e.type === 'update' && e.kind === 'training-run') ||
@@ -238,7 +198,7 @@ function RunDetail(props: { run: Run }) {
   const series = useMemo(
     () => [
       { label: 'loss', values: r.history.map((h) => h.loss) },
-      { label: 'validation loss', values: r.history.map((h) => h.valLoss ?? null) },
+      { label: 'validation loss', values: r.history.map((h) => h.holdoutLoss) },
     ],
     [r.history],
   );

@@ -4,43 +4,10 @@
  * approval an operator gives when the task's policy asks for one.
  */
 import { useMemo } from 'preact/hooks';
+import type { ModelDrift as DriftModel, TimelinePoint } from '../../../../shared/api/drift';
 import { api } from '../api';
 import { Chart } from '../chart';
 import { Badge, ConfirmButton, Empty, fmt, href, Loading, Page, Time, useCan, useResource } from '../ui';
-
-interface VersionDrift {
-  version: number;
-  devices: number;
-  drifting: number;
-  noDrift: number;
-  insufficient: number;
-  share: number | null;
-  predictionDrifting: number;
-  conceptDrifting: number;
-  features: { name: string; drifting: number; meanPsi: number }[];
-}
-
-interface Retrain {
-  id: string;
-  task: string;
-  status: string;
-  createdAt: string;
-  trigger: { kind: string; reason: string; actor: string };
-  run: string | null;
-  version: number | null;
-  rollout: string | null;
-  evaluation: { detail: string; won: boolean } | null;
-  error: { code: string; message: string } | null;
-}
-
-interface DriftModel {
-  model: string;
-  task: string | null;
-  production: number | null;
-  candidate: number | null;
-  versions: VersionDrift[];
-  retrain: Retrain | null;
-}
 
 /** Drift reports come over MQTT and leave no event of their own: any event refreshes, at most every 2 s. */
 const anyEvent = () => true;
@@ -162,14 +129,6 @@ function ModelDrift(props: { model: DriftModel }) {
       )}
     </article>
   );
-}
-
-interface TimelinePoint {
-  at: number;
-  reports: number;
-  drifting: number;
-  share: number | null;
-  psi: Record<string, number>;
 }
 
 function Timeline(props: { model: string; version: number }) {
