@@ -4,26 +4,15 @@
  * charts, update history with reasons, and drift per feature.
  */
 import { useMemo, useState } from 'preact/hooks';
+import type { TelemetryPoint, DeviceUpdate as UpdateEntry } from '../../../../shared/api/console';
+import type { Device } from '../../../../shared/api/devices';
+import type { DeviceDrift as DeviceDriftReport } from '../../../../shared/api/drift';
 import { ApiError } from '../api';
 import { Chart } from '../chart';
 import { Badge, Empty, fmt, href, Loading, Page, Tags, Time, useResource } from '../ui';
 
-export interface DeviceView {
-  id: string;
-  tags: Record<string, string>;
-  profile: string;
-  status: 'online' | 'offline' | 'never_seen';
-  lastSeen: string | null;
-  enrolledAt: string;
-  agentVersion: string | null;
-  facts: Record<string, unknown>;
-  models: {
-    name: string;
-    version: number;
-    executionProvider?: string;
-    providersSkipped?: { provider: string; reason: string }[];
-  }[];
-}
+/** A device as the fleet serves it (the wire contract's). */
+export type DeviceView = Device;
 
 const PAGE_SIZE = 50;
 
@@ -193,44 +182,6 @@ export function DevicesView() {
       </Loading>
     </Page>
   );
-}
-
-interface TelemetryPoint {
-  at: string;
-  windowMs: number;
-  requests: number;
-  errors: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  rps: number;
-  cpuPercent: number | null;
-  rssBytes: number | null;
-  heapUsedBytes: number | null;
-  loadAvg1: number | null;
-  freeMemBytes: number | null;
-  totalMemBytes: number | null;
-}
-
-interface UpdateEntry {
-  rolloutId: string;
-  model: { name: string; version: number };
-  phase: string;
-  state: string;
-  mode: string | null;
-  reason: { code: string; message: string } | null;
-  executionProvider: string | null;
-  updatedAt: string;
-}
-
-/** `GET /drift/:model/devices/:deviceId`. */
-interface DeviceDriftReport {
-  deviceId: string;
-  version: number;
-  verdict: string;
-  driftedShare: number;
-  samples: number;
-  receivedAt: number;
-  features: { name: string; psi: number; jensenShannon: number; pValue: number; drifted: boolean }[];
 }
 
 export function DeviceView(props: { id: string }) {

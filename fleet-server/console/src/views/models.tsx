@@ -1,49 +1,15 @@
 /** Models: every model, its versions with aliases and metrics, and one version's lineage as a graph. */
+
+import type {
+  Lineage,
+  ModelSummary,
+  ModelVersionBase,
+  ModelVersion as VersionWithAliases,
+} from '../../../../shared/api/models';
 import { Badge, Empty, fmt, href, Loading, Page, Time, useResource } from '../ui';
 
-interface ModelSummary {
-  name: string;
-  latestVersion: number;
-  versionCount: number;
-  updatedAt: string;
-  production: number | null;
-  candidate: number | null;
-}
-
-interface VersionRecord {
-  name: string;
-  version: number;
-  createdAt: string;
-  createdBy: string;
-  manifest: {
-    inputs?: { name: string; shape: unknown[] }[];
-    outputs?: { name: string }[];
-    [k: string]: unknown;
-  };
-  artifact: { sha256: string; size: number };
-  lineage: {
-    run: string;
-    task: string;
-    snapshot: string;
-    backend: string;
-    metrics: Record<string, number>;
-  } | null;
-  aliases?: string[];
-}
-
-interface Lineage {
-  sources: { source: string; kind: string; samples: number }[];
-  snapshot: { id: string; count: number; labeled: number; createdAt: string } | null;
-  run: {
-    id: string;
-    status: string;
-    backend: string | null;
-    createdAt: string;
-    finishedAt: string | null;
-  } | null;
-  version: { aliases: string[] };
-  rollouts: { id: string; createdAt: string; phase: string; summary: Record<string, number> }[];
-}
+/** A version as listed (no aliases) or as read alone (with the aliases pointing at it). */
+type VersionRecord = ModelVersionBase & Partial<Pick<VersionWithAliases, 'aliases'>>;
 
 const modelChange = (e: { type: string; target?: string; kind?: string }) =>
   e.type === 'change' && ((e.target ?? '').startsWith('models') || (e.target ?? '').startsWith('rollouts'));

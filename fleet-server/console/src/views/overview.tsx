@@ -1,25 +1,9 @@
 /** The fleet at a glance: devices online, versions running, rollouts in flight, drift alerts, recent events. */
-import type { AuditEvent } from '../live';
+import type { AuditEvent } from '../../../../shared/api/audit';
+import type { Overview, RolloutBrief } from '../../../../shared/api/console';
 import { Badge, Empty, fmt, href, Loading, Page, Stat, Time, useCan, useResource } from '../ui';
 
-export interface Overview {
-  devices: { total: number; online: number; offline: number; neverSeen: number };
-  profiles: { profile: string; devices: number }[];
-  versions: { model: string; version: number; devices: number }[];
-  rollouts: { active: RolloutBrief[]; recent: RolloutBrief[] };
-  drift: { alerts: { model: string; version: number; devicesDrifted: number; devicesReporting: number }[] };
-  training: { running: number };
-  events: AuditEvent[];
-}
-
-export interface RolloutBrief {
-  id: string;
-  model: { name: string; version: number };
-  phase: string;
-  step: number;
-  steps: number;
-  createdAt: string;
-}
+export type { Overview, RolloutBrief };
 
 export function OverviewView() {
   const overview = useResource<Overview>('/overview', () => true, 2000);

@@ -5,8 +5,9 @@
  * what each does), each confirmed first.
  */
 import { useContext, useState } from 'preact/hooks';
-import { describeStep, type StepShape } from '../../../../shared/rollout-steps';
-import { api, type Role, roleAtLeast } from '../api';
+import type { Rollout, RolloutAction } from '../../../../shared/api/rollouts';
+import { describeStep } from '../../../../shared/rollout-steps';
+import { api, roleAtLeast } from '../api';
 import {
   Badge,
   ConfirmButton,
@@ -22,69 +23,8 @@ import {
   useResource,
 } from '../ui';
 
-interface Reason {
-  code: string;
-  message: string;
-}
-
-interface GateResult {
-  metric: string;
-  direction: '<=' | '>=';
-  threshold: number;
-  value: number | null;
-  samples: number;
-  minSamples: number;
-  verdict: string;
-  detail: string;
-}
-
-/**
- * One operator action as the server serves it with each rollout: whether the phase allows it (and why not),
- * the least role that may take it, and what it does. The console renders these and keeps no rules of its own.
- */
-export interface RolloutAction {
-  action: 'pause' | 'resume' | 'abort' | 'rollback' | 'promote';
-  allowed: boolean;
-  role: Role;
-  reason: string | null;
-  effect: string;
-}
-
-export interface Rollout {
-  id: string;
-  model: { name: string; version: number };
-  targets: { devices?: string[]; tags?: Record<string, string> };
-  spec: { strategy: string; steps: StepShape[] };
-  createdAt: string;
-  createdBy: string;
-  phase: string;
-  percent: number;
-  summary: Record<string, number>;
-  actions: RolloutAction[];
-  status: {
-    phase: string;
-    step: number;
-    stepStartedAt: string;
-    pause: { kind: string; reason: Reason; at: string; by: string } | null;
-    analysis: {
-      step: number;
-      startedAt: string;
-      measurements: { at: string; verdict: string; gates: GateResult[] }[];
-    } | null;
-    abort: { reason: Reason; by: string; at: string } | null;
-    measured?: { step: number; at: string; verdict: string; gates: GateResult[] }[];
-    events: { at: string; type: string; message: string }[];
-  };
-  devices: {
-    deviceId: string;
-    rank: number;
-    state: string;
-    mode: string | null;
-    reason: Reason | null;
-    executionProvider: string | null;
-    updatedAt: string;
-  }[];
-}
+// The wire contract's types (type-only: nothing of the schemas is bundled).
+export type { Rollout, RolloutAction };
 
 const concerns = (id?: string) => (e: { type: string; kind?: string; id?: string; target?: string }) =>
   (e.type === 'update' && e.kind === 'rollout' && (id === undefined || e.id === id)) ||
