@@ -2,40 +2,25 @@
  * Runs the update machine: receives commands (install, activate, rollback), persists each record BEFORE executing the effects of
  * its new state, executes them one by one and feeds the resulting event back into `step`. Work runs one
  * piece at a time, in arrival order. On start, unfinished records are recovered from where they were persisted.
- * Commands are idempotent by id: a known id is re-reported once finished, never redone.
  *
- * `activate` switches a shadowing candidate in; it is decided on the install's state when its turn comes, so a
- * re-sent one finds the install already active and only re-reports it. `rollback` is persisted as its own
- * record (keyed by the command's id) before anything is touched, then leaves the model: an install still under
- * way is stopped at its next step boundary and discarded, as is a shadowing candidate; an active model is
- * switched back to the model in the other slot. The outcome is reported under the rollback's id.
- * An install that reaches `downloading` supersedes any shadowing candidate of the same model: it is about to
- * overwrite the slot that candidate was loaded from.
+ * What happens across records — idempotent command ids, a rollback cancelling its install, activate routing,
+ * a newer install superseding a shadowing candidate, what a restart resumes — is decided by `policy.ts` from
+ * the persisted records, as values; this driver only loads the records, asks, and carries the decision out
+ * (persisting before it acts). The outcome of a rollback is reported under the rollback's id.
  */
 import type { Logger } from 'pino';
-import { ManifestSchema } from '../../shared/manifest.js';
 import {
-  type ActivateCommand,
   assertNever,
   type Command,
-  type InstallCommand,
-  type ModelRef,
   PROTOCOL_VERSION,
   type Reason,
-  type RollbackCommand,
   type UpdateMessage,
   type UpdateState,
 } from '../../shared/protocol/messages.js';
 import type { ModelHost } from '../runtime/host.js';
 import type { UpdateEffects } from './effects.js';
-import {
-  isRollback,
-  isTerminal,
-  step,
-  type UpdateEffect,
-  type UpdateEvent,
-  type UpdateRecord,
-} from './machine.js';
+import { isTerminal, step, type UpdateEffect, type UpdateEvent, type UpdateRecord } from './machine.js';
+import { type Decision, decide } from './policy.js';
 
 export interface UpdateStore {
   get(commandId: string): Promise<UpdateRecord | undefined>;
@@ -96,19 +81,7 @@ export class UpdateDriver {
 
   /** Resume every unfinished record (installs and rollbacks), oldest first. Call once at start, before taking commands. */
   async recover(): Promise<void> {
-    const records = await this.o.store.all();
-    const unfinished = records.filter((r) => !isTerminal(r.state)).sort((a, b) => a.seq - b.seq);
-    this.seq = Math.max(0, ...records.map((r) => r.seq));
-    for (const record of unfinished) {
-      if (isRollback(record)) await this.cancelInstallOf(record);
-    }
-    for (const record of unfinished) {
-      this.o.log.info(
-        { commandId: record.commandId, state: record.state, kind: record.kind },
-        'recovering update',
-      );
-      this.enqueue(record, { type: 'recover', maxReentries: this.o.maxReentries });
-    }
+    await this.carryOut(decide(await this.o.store.all(), { on: 'recover' }));
   }
 
   /**
@@ -116,14 +89,25 @@ export class UpdateDriver {
    * session's queued copy and the fleet's re-send on reconnect), and the second must find the first's record.
    */
   submit(command: Command): Promise<void> {
-    const accepted = this.intake.then(() => {
+    const accepted = this.intake.then(async () => {
       switch (command.type) {
         case 'install':
-          return this.accept(command);
+        case 'rollback': {
+          const input = { on: 'command', command, seq: this.seq + 1, stopping: this.stopping } as const;
+          await this.carryOut(decide(await this.o.store.all(), input), { commandId: command.id });
+          return;
+        }
         case 'activate':
-          return this.activate(command);
-        case 'rollback':
-          return this.rollback(command);
+          // Queued like any work, so it is decided on the install's settled state (and a duplicate finds it switched).
+          this.queue = this.queue.then(async () => {
+            try {
+              const decision = decide(await this.o.store.all(), { on: 'activate', command });
+              await this.carryOut(decision, { commandId: command.id, model: command.model });
+            } catch (err) {
+              this.o.log.error({ err, commandId: command.id }, 'activate failed');
+            }
+          });
+          return;
         default:
           return assertNever(command, 'command type');
       }
@@ -132,153 +116,66 @@ export class UpdateDriver {
     return accepted;
   }
 
-  private async accept(command: InstallCommand): Promise<void> {
-    const known = await this.o.store.get(command.id);
-    if (known) {
-      // Re-sent command (reconnect, fleet restart): say where it stands, do not redo it.
-      if (isTerminal(known.state)) this.report(known);
-      return;
-    }
-    const record: UpdateRecord = {
-      commandId: command.id,
-      rolloutId: command.rolloutId,
-      manifestText: command.manifest,
-      artifactUrl: command.artifactUrl,
-      model: guessModel(command.manifest),
-      sha256: null,
-      slot: null,
-      state: 'received',
-      reason: null,
-      executionProvider: null,
-      reentries: {},
-      seq: ++this.seq,
-      kind: 'install',
-      mode: command.mode,
-      shadowPercent: command.shadowPercent,
-    };
-    if (this.stopping) {
-      await this.o.store.put({ ...record, stoppedCleanly: true });
-      return;
-    }
-    await this.o.store.put(record);
-    this.enqueue(record, { type: 'start' });
-  }
-
-  /** The newest install record of `model` (the one a command about that version refers to). */
-  private async latestInstallOf(model: ModelRef): Promise<UpdateRecord | undefined> {
-    return (await this.o.store.all())
-      .filter(
-        (r) =>
-          !isRollback(r) &&
-          r.manifestText !== '' &&
-          r.model.name === model.name &&
-          r.model.version === model.version,
-      )
-      .sort((a, b) => b.seq - a.seq)[0];
-  }
-
-  /** Queued like any work, so it acts on the install's settled state (and a duplicate finds it switched). */
-  private async activate(command: ActivateCommand): Promise<void> {
-    this.queue = this.queue.then(() =>
-      this.runActivate(command).catch((err) =>
-        this.o.log.error({ err, commandId: command.id }, 'activate failed'),
-      ),
-    );
-  }
-
-  private async runActivate(command: ActivateCommand): Promise<void> {
-    const record = await this.latestInstallOf(command.model);
-    const about = { commandId: command.id, model: command.model };
-    if (!record) {
-      this.o.log.warn(about, 'activate ignored: this model version was never installed here');
-    } else if (record.state === 'shadowing') {
-      await this.run(record, { type: 'activate_requested' });
-    } else if (isTerminal(record.state)) {
-      this.report(record); // re-sent activate (or one for an install that ended): say where it stands
-    } else {
-      // Still installing: the fleet sends activate only to shadowing devices and re-sends it until it hears back.
-      this.o.log.info(
-        { ...about, state: record.state },
-        'activate ignored: the install is not shadowing yet',
-      );
-    }
-  }
-
-  private async rollback(command: RollbackCommand): Promise<void> {
-    const known = await this.o.store.get(command.id);
-    if (known) {
-      // Re-sent: report how it ended; one still under way reports when it ends.
-      if (isTerminal(known.state)) this.report(known);
-      return;
-    }
-    const record: UpdateRecord = {
-      commandId: command.id,
-      rolloutId: command.rolloutId,
-      manifestText: '',
-      artifactUrl: '',
-      model: command.model,
-      sha256: null,
-      slot: null,
-      state: 'received',
-      reason: command.reason,
-      executionProvider: null,
-      reentries: {},
-      seq: ++this.seq,
-      kind: 'rollback',
-    };
-    if (this.stopping) {
-      await this.o.store.put({ ...record, stoppedCleanly: true });
-      return;
-    }
-    await this.o.store.put(record); // persisted before any install is stopped or any slot switched
-    await this.cancelInstallOf(record);
-    this.enqueue(record, { type: 'start' });
-  }
-
-  /** An install of the rollback's model still under way stops at its next step boundary instead of going on. */
-  private async cancelInstallOf(rollback: UpdateRecord): Promise<void> {
-    const install = await this.latestInstallOf(rollback.model);
-    if (install && !isTerminal(install.state)) {
-      this.cancels.set(install.commandId, rollback.reason ?? ROLLBACK_REASON);
+  /**
+   * Do what the policy decided, in its order: a record is persisted before anything acts on it. Returns the
+   * event a rollback's work ends in when the decision was to leave the active model, else null.
+   */
+  private async carryOut(
+    decision: Decision,
+    about: Record<string, unknown> = {},
+  ): Promise<UpdateEvent | null> {
+    switch (decision.do) {
+      case 'report':
+        this.report(decision.record);
+        return null;
+      case 'ignore':
+        if (decision.log) this.o.log[decision.log.level](about, decision.log.message);
+        return null;
+      case 'park':
+        this.seq = decision.record.seq;
+        await this.o.store.put(decision.record);
+        return null;
+      case 'start':
+        this.seq = decision.record.seq;
+        // Persisted before any install is stopped or any slot touched.
+        await this.o.store.put(decision.record);
+        if (decision.cancel) this.cancels.set(decision.cancel.installId, decision.cancel.reason);
+        this.enqueue(decision.record, { type: 'start' });
+        return null;
+      case 'resume':
+        this.seq = decision.seq;
+        for (const cancel of decision.cancels) this.cancels.set(cancel.installId, cancel.reason);
+        for (const record of decision.records) {
+          this.o.log.info(
+            { commandId: record.commandId, state: record.state, kind: record.kind },
+            'recovering update',
+          );
+          this.enqueue(record, { type: 'recover', maxReentries: this.o.maxReentries });
+        }
+        return null;
+      case 'run':
+        for (const { record, event } of decision.steps) await this.run(record, event);
+        return null;
+      case 'leave_active': {
+        const outcome = await this.o.effects.rollbackActive(decision.model);
+        if (!outcome.ok) return { type: 'failed', reason: outcome.reason };
+        if (!outcome.switched) {
+          this.o.log.info(
+            { ...about, model: decision.model },
+            'rollback: this model version is neither installing nor active here; nothing to leave',
+          );
+        }
+        return { type: 'left' };
+      }
+      default:
+        return assertNever(decision, 'policy decision');
     }
   }
 
   /** A rollback's work: discard the install of its model if unfinished, else leave the model if active. */
   private async leave(rollback: UpdateRecord): Promise<UpdateEvent> {
-    const install = await this.latestInstallOf(rollback.model);
-    if (install && !isTerminal(install.state)) {
-      await this.run(install, { type: 'rollback_requested', reason: rollback.reason ?? ROLLBACK_REASON });
-      return { type: 'left' };
-    }
-    const outcome = await this.o.effects.rollbackActive(rollback.model);
-    if (!outcome.ok) return { type: 'failed', reason: outcome.reason };
-    if (!outcome.switched) {
-      this.o.log.info(
-        { commandId: rollback.commandId, model: rollback.model },
-        'rollback: this model version is neither installing nor active here; nothing to leave',
-      );
-    }
-    return { type: 'left' };
-  }
-
-  /** Other installs of the same model waiting in `shadowing` end: this one is about to overwrite their slot. */
-  private async supersedeShadows(record: UpdateRecord): Promise<void> {
-    const waiting = (await this.o.store.all()).filter(
-      (r) =>
-        !isRollback(r) &&
-        r.commandId !== record.commandId &&
-        r.state === 'shadowing' &&
-        r.model.name === record.model.name,
-    );
-    for (const shadowing of waiting) {
-      await this.run(shadowing, {
-        type: 'failed',
-        reason: {
-          code: 'superseded',
-          message: `a newer install of ${record.model.name} (v${record.model.version}, command ${record.commandId}) replaced this candidate`,
-        },
-      });
-    }
+    const decision = decide(await this.o.store.all(), { on: 'leave', rollback });
+    return (await this.carryOut(decision, { commandId: rollback.commandId })) ?? { type: 'left' };
   }
 
   /** Resolves when every queued update has finished (tests, shutdown). */
@@ -303,9 +200,9 @@ export class UpdateDriver {
         await this.o.store.put({ ...record, stoppedCleanly: true });
         return;
       }
-      // A rollback arrived for this install: it goes no further than the step it finished.
+      // A rollback arrived for this install: the policy turns its next event into `rollback_requested`.
       const cancel = this.cancels.get(record.commandId);
-      if (cancel && !isTerminal(record.state)) event = { type: 'rollback_requested', reason: cancel };
+      if (cancel) event = decide([record], { on: 'step', record, event, cancel }).steps[0]!.event;
       const result = step(record, event);
       if (result.record !== record) {
         record = result.record;
@@ -330,7 +227,8 @@ export class UpdateDriver {
       case 'verify_manifest':
         return fx.verifyManifest(record);
       case 'download':
-        await this.supersedeShadows(record);
+        // Candidates of this model still shadowing end first: the download overwrites their slot.
+        await this.carryOut(decide(await this.o.store.all(), { on: 'download', install: record }));
         return fx.download(record);
       case 'verify_and_stage':
         return fx.verifyAndStage(record);
@@ -379,18 +277,4 @@ export class UpdateDriver {
       'update',
     );
   }
-}
-
-/** For rollback records persisted without a reason (none are; the command's reason is required). */
-const ROLLBACK_REASON: Reason = { code: 'rollback', message: 'rollback requested by the fleet' };
-
-/** Name and version for reports before the manifest is verified (unverified; never used to decide anything). */
-function guessModel(manifestText: string): { name: string; version: number } {
-  try {
-    const parsed = ManifestSchema.pick({ name: true, version: true }).safeParse(JSON.parse(manifestText));
-    if (parsed.success) return parsed.data;
-  } catch {
-    // fall through
-  }
-  return { name: 'unknown', version: 1 };
 }
