@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { RolloutSpec } from '../../shared/api/rollouts.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../shared/errors.js';
 import type { FirmwareProfile } from '../../shared/firmware-profile.js';
 import { type Command, PROTOCOL_VERSION, type UpdateMessage } from '../../shared/protocol/messages.js';
@@ -35,7 +36,6 @@ import {
   type RolloutRecord,
   type RolloutTargets,
 } from './record.js';
-import type { RolloutSpec } from '../../shared/api/rollouts.js';
 import { cohortKey } from './spec.js';
 import {
   assignVariants,

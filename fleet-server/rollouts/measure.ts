@@ -3,6 +3,8 @@
  * when a measurement is due. `FleetView` is the rollouts' input from telemetry (telemetry/windows.ts builds
  * one; this module never imports it). Pure.
  */
+
+import type { Gate } from '../../shared/api/rollouts.js';
 import {
   addTraffic,
   combine,
@@ -22,7 +24,6 @@ import {
   type RolloutRecord,
   withStatus,
 } from './record.js';
-import type { Gate } from '../../shared/api/rollouts.js';
 import { cohortSize } from './spec.js';
 
 const MAX_MEASUREMENTS = 20;

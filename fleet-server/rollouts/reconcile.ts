@@ -12,6 +12,8 @@
  * `applyUpdate`, `reconcile` and `join` are the same rules on whole records (O(n) per call: they build a
  * book), for callers that hold a record rather than a book.
  */
+
+import type { Step } from '../../shared/api/rollouts.js';
 import type { Reason, UpdateMessage } from '../../shared/protocol/messages.js';
 import { describeStep } from '../../shared/rollout-steps.js';
 import { Draft, dueAt, type Plan, RolloutBook } from './book.js';
@@ -28,7 +30,6 @@ import {
   resendOf,
   withStatus,
 } from './record.js';
-import type { Step } from '../../shared/api/rollouts.js';
 import { cohortSize, DEFAULT_SHADOW_GATES } from './spec.js';
 
 /** A device's update report: the device's new entry, or null when the report changes nothing. */

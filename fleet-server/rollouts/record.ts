@@ -9,9 +9,10 @@
  * Finished: active, failed, rolled_back, skipped. A device outside the cohorts reached so far is never sent
  * the new version.
  */
+
+import type { RolloutSpec } from '../../shared/api/rollouts.js';
 import type { ModelRef, Reason, UpdateState } from '../../shared/protocol/messages.js';
 import type { GateResult, Verdict } from './gates.js';
-import type { RolloutSpec } from '../../shared/api/rollouts.js';
 
 export type DeviceRolloutState = 'waiting' | 'pending' | 'skipped' | UpdateState;
 

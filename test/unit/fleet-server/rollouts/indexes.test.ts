@@ -29,7 +29,7 @@ describe('RankSet', () => {
           expect(set.size).toBe(sorted.length);
           expect(set.countBelow(bound)).toBe(sorted.filter((r) => r < bound).length);
           expect([...set.below(bound)]).toEqual(sorted.filter((r) => r < bound));
-          sorted.forEach((r, k) => expect(set.kth(k)).toBe(r));
+          for (const [k, r] of sorted.entries()) expect(set.kth(k)).toBe(r);
           expect(set.kth(sorted.length)).toBe(-1);
         },
       ),
