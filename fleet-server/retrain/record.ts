@@ -10,7 +10,7 @@
  * Storage: `retrain-policies` task → StoredPolicy; `retrains` id → RetrainRecord (ids sort by creation).
  */
 import type { z } from 'zod';
-import { RetrainPolicySchema } from '../../shared/api/drift.js';
+import { RETRAIN_STATUSES, RetrainPolicySchema, type RetrainStatus } from '../../shared/api/drift.js';
 import type { RunTrigger } from '../training/runs.js';
 
 // A wire type too (the policy request and every retrain record carry it): defined in shared/api, on the
@@ -26,23 +26,13 @@ export interface StoredPolicy {
   updatedBy: string;
 }
 
-export const RETRAIN_STATUSES = [
-  /** The run's id is fixed (`run`); the run is started (again, idempotently, after a crash) and awaited. */
-  'training',
-  /** The challenger won: the `candidate` alias is being moved to it. */
-  'setting_candidate',
-  'awaiting_approval',
-  /** The canary's id is fixed (`rollout`); the rollout is created under it (again, idempotently). */
-  'creating_rollout',
-  'rolling_out',
-  /** Its canary reached every target: the retrained version is production. */
-  'completed',
-  /** Its canary failed or was rolled back (the rollout says why). */
-  'rollout_failed',
-  'rejected',
-  'failed',
-] as const;
-export type RetrainStatus = (typeof RETRAIN_STATUSES)[number];
+/**
+ * The statuses, as the wire contract names them (shared/api/drift.ts). `training`: the run's id is fixed
+ * (`run`); the run is started (again, idempotently, after a crash) and awaited. `creating_rollout`: the
+ * canary's id is fixed (`rollout`); the rollout is created under it (again, idempotently). `completed`: its
+ * canary reached every target. `rollout_failed`: its canary failed or was rolled back (the rollout says why).
+ */
+export { RETRAIN_STATUSES, type RetrainStatus };
 
 /**
  * Statuses in which the retrain is still working toward a candidate or its canary: one of these per task at
