@@ -32,9 +32,10 @@ import { type AliasRecord, ModelRegistry, type ModelVersionRecord } from './regi
 import { RetrainLoop } from './retrain/loop.js';
 import { RETRAIN_STATUSES, type RetrainRecord, type StoredPolicy } from './retrain/record.js';
 import { RolloutController } from './rollouts/controller.js';
-import type { RolloutRecord } from './rollouts/record.js';
+import { ROLLOUT_MIGRATIONS, type RolloutRecord } from './rollouts/record.js';
 import { ArtifactStore } from './store/artifacts.js';
 import { Db } from './store/db.js';
+import { migrated } from './store/migrations.js';
 import { type TelemetryWindow, TelemetryWindows } from './telemetry/windows.js';
 import { type TrainingRunRecord, TrainingRuns } from './training/runs.js';
 import { runInWorker } from './training/worker.js';
@@ -193,32 +194,38 @@ export async function startFleetServer(input: FleetConfigInput = {}): Promise<Fl
       db.collection<HistoryEntry>('drift-history'),
       { now },
     );
-    const rollouts = new RolloutController(db.collection<RolloutRecord>('rollouts'), devices, models, link, {
-      telemetry: telemetryWindows,
-      drift: driftReports,
-      onEvents: async (rollout, events) => {
-        for (const e of events) {
-          await audit.append({
-            actor: 'system:rollouts',
-            action: `rollout.${e.type}`,
-            target: `rollouts/${rollout.id}`,
-            detail: `${rollout.model.name}@${rollout.model.version}: ${e.message}`,
-          });
-        }
+    const rollouts = new RolloutController(
+      migrated(db.collection<RolloutRecord>('rollouts'), ROLLOUT_MIGRATIONS),
+      devices,
+      models,
+      link,
+      {
+        telemetry: telemetryWindows,
+        drift: driftReports,
+        onEvents: async (rollout, events) => {
+          for (const e of events) {
+            await audit.append({
+              actor: 'system:rollouts',
+              action: `rollout.${e.type}`,
+              target: `rollouts/${rollout.id}`,
+              detail: `${rollout.model.name}@${rollout.model.version}: ${e.message}`,
+            });
+          }
+        },
+        publicUrl,
+        now,
+        log,
+        onSaved: (rollout) => changes.publish('rollout', rollout.id),
+        // Which variant of a version each device gets follows its profile's preference order.
+        profiles,
+        // A version every targeted device runs is, by definition, what production runs.
+        onSucceeded: async (rollout) => {
+          const { name, version } = rollout.model;
+          const alias = await models.setAlias(name, 'production', version, `rollout:${rollout.id}`);
+          if (alias.moved) log.info({ model: name, version, rollout: rollout.id }, 'production moved');
+        },
       },
-      publicUrl,
-      now,
-      log,
-      onSaved: (rollout) => changes.publish('rollout', rollout.id),
-      // Which variant of a version each device gets follows its profile's preference order.
-      profiles,
-      // A version every targeted device runs is, by definition, what production runs.
-      onSucceeded: async (rollout) => {
-        const { name, version } = rollout.model;
-        const alias = await models.setAlias(name, 'production', version, `rollout:${rollout.id}`);
-        if (alias.moved) log.info({ model: name, version, rollout: rollout.id }, 'production moved');
-      },
-    });
+    );
     const training = new TrainingRuns(
       db.collection<TrainingRunRecord>('training-runs'),
       pool,

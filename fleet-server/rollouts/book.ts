@@ -62,7 +62,7 @@ const CATEGORY_NAMES = Object.keys(CATEGORIES) as Category[];
 export function dueAt(d: RolloutDevice, deviceTimeoutS: number): number | null {
   if (!d.sentAt || d.rollbackId || d.state === 'waiting' || isFinished(d.state)) return null;
   if (d.state === 'shadowing' && !d.activateId) return null;
-  const timeout = Date.parse(d.issuedAt ?? d.sentAt) + deviceTimeoutS * 1000;
+  const timeout = Date.parse(d.issuedAt!) + deviceTimeoutS * 1000;
   const resend = resendOf(d) ? Date.parse(d.sentAt) + RESEND_AFTER_MS : Number.POSITIVE_INFINITY;
   return Math.min(timeout, resend);
 }

@@ -165,7 +165,7 @@ export function planReconcile(book: RolloutBook, view: FleetView, now: Date, new
     const spec = draft.head.spec;
     for (const deviceId of book.dueBy(nowMs)) {
       const d = draft.get(deviceId)!;
-      const issued = Date.parse(d.issuedAt ?? d.sentAt!);
+      const issued = Date.parse(d.issuedAt!);
       if (nowMs - issued >= spec.deviceTimeoutS * 1000) {
         const skip = spec.onDeviceTimeout === 'skip';
         setDevice(d, {

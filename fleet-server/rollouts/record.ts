@@ -12,6 +12,7 @@
 
 import type { RolloutSpec } from '../../shared/api/rollouts.js';
 import type { ModelRef, Reason, UpdateState } from '../../shared/protocol/messages.js';
+import type { Migrations } from '../store/migrations.js';
 import type { GateResult, Verdict } from './gates.js';
 
 export type DeviceRolloutState = 'waiting' | 'pending' | 'skipped' | UpdateState;
@@ -296,3 +297,22 @@ export function withStatus<R extends Pick<RolloutRecord, 'status'>>(
     : rollout.status.events;
   return { ...rollout, status: { ...rollout.status, ...patch, events, updatedAt: at } };
 }
+
+/**
+ * The rollouts collection's schema versions (store/migrations.ts). v2: each device records when its current
+ * command was first issued (`issuedAt`, the device timeout counts from it); a v1 record's devices had only
+ * `sentAt`, which is also when the command was issued unless it was re-sent since — the best a v1 record knows.
+ */
+export const ROLLOUT_MIGRATIONS: Migrations<RolloutRecord> = {
+  name: 'rollouts',
+  version: 2,
+  steps: [
+    (v1) => ({
+      ...v1,
+      devices: (v1.devices as Record<string, unknown>[]).map((d) => ({
+        ...d,
+        issuedAt: d.issuedAt ?? d.sentAt,
+      })),
+    }),
+  ],
+};

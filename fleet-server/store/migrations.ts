@@ -1,0 +1,74 @@
+/**
+ * Stored records carry their schema version and are migrated once, when read, so the code that uses them
+ * sees only the current shape and "absent in records written before…" branches stay out of the core.
+ *
+ * A collection opts in with `migrated(collection, migrations)`: every record it writes carries
+ * `schemaVersion: migrations.version`; a record read without one is version 1; each older record is passed
+ * through the pure steps `steps[v - 1]` (v → v + 1) up to the current version, and the field is removed before
+ * the record reaches its owner. Records are not rewritten on read: the next write of a record stores the
+ * current version (reads stay reads; an old record costs its steps only until then). A record of a NEWER
+ * version than this code knows is refused with an error naming the collection, the key and both versions —
+ * never silently read with fields this code would drop on its next write.
+ */
+import { EdgefleetError } from '../../shared/errors.js';
+import type { BatchOp, Collection } from './db.js';
+
+export interface Migrations<T> {
+  /** The collection's name, for errors. */
+  name: string;
+  /** The current schema version (≥ 1). */
+  version: number;
+  /** `steps[v - 1]` turns a version-v record into a version-(v + 1) one; `version - 1` of them. */
+  steps: readonly ((record: Record<string, unknown>) => Record<string, unknown>)[];
+  /** Only to type the result: the current record type. */
+  readonly _type?: T;
+}
+
+/** A stored record newer than this code (written by a later release): refused, not mangled. */
+export class SchemaVersionError extends EdgefleetError {
+  override readonly name = 'SchemaVersionError';
+  constructor(collection: string, key: string, found: number, known: number) {
+    super(
+      'schema_version',
+      `${collection} record '${key}' has schema version ${found}, newer than this fleet server knows (${known}): upgrade the fleet server`,
+    );
+  }
+}
+
+/** The current shape of a stored value (migrated, without `schemaVersion`). */
+export function migrate<T>(m: Migrations<T>, key: string, stored: unknown): T {
+  const { schemaVersion, ...record } = stored as Record<string, unknown> & { schemaVersion?: number };
+  const found = schemaVersion ?? 1;
+  if (found > m.version) throw new SchemaVersionError(m.name, key, found, m.version);
+  let current: Record<string, unknown> = record;
+  for (let v = found; v < m.version; v++) current = m.steps[v - 1]!(current);
+  return current as T;
+}
+
+function stamp<T>(m: Migrations<T>, value: T): T {
+  return { ...(value as object), schemaVersion: m.version } as T;
+}
+
+/** `collection` with its records migrated on read and stamped with the current version on write. */
+export function migrated<T>(collection: Collection<T>, m: Migrations<T>): Collection<T> {
+  if (m.steps.length !== m.version - 1)
+    throw new Error(
+      `${m.name}: version ${m.version} needs ${m.version - 1} migration steps, has ${m.steps.length}`,
+    );
+  const read = (key: string, value: T | undefined) =>
+    value === undefined ? undefined : migrate(m, key, value);
+  return {
+    get: async (key) => read(key, await collection.get(key)),
+    put: (key, value) => collection.put(key, stamp(m, value)),
+    del: (key) => collection.del(key),
+    getMany: async (keys) => (await collection.getMany(keys)).map((v, i) => read(keys[i]!, v)),
+    hasMany: (keys) => collection.hasMany(keys),
+    putMany: (entries) => collection.putMany(entries.map(([k, v]) => [k, stamp(m, v)])),
+    values: async (prefix) => (await collection.entries(prefix)).map(([k, v]) => migrate(m, k, v)),
+    entries: async (prefix) =>
+      (await collection.entries(prefix)).map(([k, v]): [string, T] => [k, migrate(m, k, v)]),
+    range: async (options) =>
+      (await collection.range(options)).map(([k, v]): [string, T] => [k, migrate(m, k, v)]),
+    putOp: (key, value): BatchOp => collection.putOp(key, stamp(m, value)),
+  };
+}
