@@ -2,13 +2,15 @@
  * Immutable dataset snapshots. A snapshot freezes a task's samples, ordered by id, as JSON Lines stored
  * content-addressed in the artifact store: its id derives from the sha256 of exactly those bytes, so the
  * same data always gives the same snapshot and a training run can name the data it saw.
- * Storage: `snapshots` id → SnapshotRecord; the data at artifacts/sha256/<sha256>.
+ * Storage: `snapshots` id → SnapshotRecord (migrated on read: `SNAPSHOT_MIGRATIONS`); the data at
+ * artifacts/sha256/<sha256>.
  */
 import { canonicalize } from '../../shared/canonical-json.js';
 import { NotFoundError, ValidationError } from '../../shared/errors.js';
 import { type Sample, SampleSchema, type Task } from '../../shared/pool.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
+import { type Migrations, migrated } from '../store/migrations.js';
 import type { Pool } from './pool.js';
 
 export interface SnapshotRecord {
@@ -24,17 +26,32 @@ export interface SnapshotRecord {
   byLabel: Record<string, number>;
   timeRange: { from: string; to: string };
   /** Only samples captured at or after this time were taken (null: the whole pool). */
-  since?: string | null;
+  since: string | null;
   createdAt: string;
   createdBy: string;
 }
 
+/**
+ * The `snapshots` collection's schema versions (store/migrations.ts). v2: `since` is always present (null in
+ * snapshots from before snapshots could start at a time, which all took the whole pool).
+ */
+export const SNAPSHOT_MIGRATIONS: Migrations<SnapshotRecord> = {
+  name: 'snapshots',
+  version: 2,
+  steps: [(v1) => ({ ...v1, since: v1.since ?? null })],
+};
+
 export class Snapshots {
+  private readonly records: Collection<SnapshotRecord>;
+
+  /** `records` as stored: the snapshots apply `SNAPSHOT_MIGRATIONS` to it. */
   constructor(
-    private readonly records: Collection<SnapshotRecord>,
+    records: Collection<SnapshotRecord>,
     private readonly artifacts: ArtifactStore,
     private readonly pool: Pool,
-  ) {}
+  ) {
+    this.records = migrated(records, SNAPSHOT_MIGRATIONS);
+  }
 
   async create(
     task: Task,

@@ -14,8 +14,11 @@
  * Variants: a version holds one or more builds of the same model (fp32 and fp16, a build per profile), each
  * its own artifact and signed manifest (`manifest.variant`). Every variant of a version has the same inputs and
  * outputs, so rollouts, shadow comparisons and drift statistics mean the same whichever one a device runs.
- * The record's `manifest`/`artifact` are the variant the version was created with (records written before
- * variants existed are exactly that one variant, `default`); later ones are in `addedVariants` (variants.ts).
+ * The record's `variant`/`manifest`/`artifact` are the variant the version was created with; later ones are
+ * in `addedVariants` (variants.ts).
+ *
+ * Stored records are migrated on read (`MODEL_VERSION_MIGRATIONS`, store/migrations.ts): the registry sees
+ * only the current shape.
  */
 import { z } from 'zod';
 import { ReferenceStatsSchema } from '../../shared/drift/reference.js';
@@ -24,6 +27,7 @@ import { MANIFEST_SCHEMA, type Manifest, ModelNameSchema, signManifest } from '.
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
+import { type Migrations, migrated } from '../store/migrations.js';
 import { type Inspection, inspectModel, type OrtApi, type SampleInput } from './inspect.js';
 import type { KeyRing } from './keys.js';
 import { ioDifference, MAX_VARIANTS, variantName, variantsOf } from './variants.js';
@@ -33,7 +37,13 @@ export interface ModelVersionRecord {
   version: number;
   createdAt: string;
   createdBy: string;
-  /** The variant the version was created with (`manifest.variant`): its first. */
+  /**
+   * The name of the variant the version was created with, its first. `manifest.variant` says the same, except
+   * in versions pushed before variants existed: their manifest was signed without the field (it reads as
+   * `default`), and a signed manifest is never edited, so the name is kept beside it.
+   */
+  variant: string;
+  /** The first variant's signed manifest. */
   manifest: Manifest;
   artifact: { sha256: string; size: number };
   /** Variants added to the version later, in the order they were added; absent when there are none. */
@@ -52,7 +62,9 @@ export interface VariantRecord {
 }
 
 /** A version as the API shows it: every variant listed, the first (the record's own manifest) included. */
-export type ModelVersionView = Omit<ModelVersionRecord, 'addedVariants'> & { variants: VariantRecord[] };
+export type ModelVersionView = Omit<ModelVersionRecord, 'addedVariants' | 'variant'> & {
+  variants: VariantRecord[];
+};
 
 /** A trained version's provenance: enough to reproduce it and to trace it back to device data. */
 export interface Lineage {
@@ -69,21 +81,43 @@ export interface Lineage {
   metrics: Record<string, number>;
   /** The production version evaluated on the same holdout, or null (none, or not comparable: `reason`). */
   champion: { version: number; metrics: Record<string, number> | null; reason: string | null } | null;
-  /** Both models on the holdout samples captured since `since` (retrains after drift), when asked for. */
-  recent?: {
+  /** Both models on the holdout samples captured since `since` (retrains after drift); null unless asked for. */
+  recent: {
     since: string;
     rows: number;
     metrics: Record<string, number>;
     champion: Record<string, number> | null;
   } | null;
-  /** What started the run when the retrain loop did: the retrain record and why it fired. */
-  trigger?: { retrain: string; kind: 'drift' | 'concept' | 'manual'; reason: string } | null;
+  /** What started the run when the retrain loop did: the retrain record and why it fired; null otherwise. */
+  trigger: { retrain: string; kind: 'drift' | 'concept' | 'manual'; reason: string } | null;
   trainRows: number;
   holdoutRows: number;
   parityMaxAbsDiff: number;
   startedAt: string;
   durationMs: number;
 }
+
+/**
+ * The `model-versions` collection's schema versions. v2: the first variant's name is a field of the record
+ * (`variant`: `manifest.variant`, or `default` for a manifest signed before variants), and a trained
+ * version's lineage always says whether it was judged on recent data and what triggered it (`recent` and
+ * `trigger`, null in versions trained before the retrain loop existed).
+ */
+export const MODEL_VERSION_MIGRATIONS: Migrations<ModelVersionRecord> = {
+  name: 'model-versions',
+  version: 2,
+  steps: [
+    (v1) => {
+      const manifest = v1.manifest as { variant?: string };
+      const lineage = v1.lineage as Record<string, unknown> | null;
+      return {
+        ...v1,
+        variant: manifest.variant ?? 'default',
+        lineage: lineage && { ...lineage, recent: lineage.recent ?? null, trigger: lineage.trigger ?? null },
+      };
+    },
+  ],
+};
 
 export const ALIASES = ['production', 'candidate'] as const;
 export type Alias = (typeof ALIASES)[number];
@@ -128,15 +162,19 @@ export interface PushOptions {
 
 export class ModelRegistry {
   private readonly lock = new KeyedMutex();
+  private readonly versions: Collection<ModelVersionRecord>;
 
+  /** `versions` as stored: the registry applies `MODEL_VERSION_MIGRATIONS` to it. */
   constructor(
-    private readonly versions: Collection<ModelVersionRecord>,
+    versions: Collection<ModelVersionRecord>,
     private readonly aliasRecords: Collection<AliasRecord>,
     private readonly artifacts: ArtifactStore,
     private readonly keys: KeyRing,
     private readonly ort: OrtApi,
     private readonly options: { maxModelBytes: number; manifestValidityDays: number; now: () => Date },
-  ) {}
+  ) {
+    this.versions = migrated(versions, MODEL_VERSION_MIGRATIONS);
+  }
 
   get maxModelBytes(): number {
     return this.options.maxModelBytes;
@@ -164,6 +202,7 @@ export class ModelRegistry {
         version,
         createdAt: built.createdAt,
         createdBy: built.createdBy,
+        variant,
         manifest: built.manifest,
         artifact: built.artifact,
         lineage: options.lineage ?? null,

@@ -15,8 +15,7 @@ export const MAX_VARIANTS = 16;
 export function variantsOf(record: ModelVersionRecord): VariantRecord[] {
   return [
     {
-      // Manifests signed before variants existed have no field: the schema reads them as `default`.
-      variant: record.manifest.variant ?? 'default',
+      variant: record.variant,
       createdAt: record.createdAt,
       createdBy: record.createdBy,
       manifest: record.manifest,
@@ -34,7 +33,7 @@ export function variantOf(record: ModelVersionRecord, variant: string): VariantR
 }
 
 export function versionView(record: ModelVersionRecord): ModelVersionView {
-  const { addedVariants: _added, ...rest } = record;
+  const { addedVariants: _added, variant: _first, ...rest } = record;
   return { ...rest, variants: variantsOf(record) };
 }
 

@@ -9,6 +9,13 @@
  * current version (reads stay reads; an old record costs its steps only until then). A record of a NEWER
  * version than this code knows is refused with an error naming the collection, the key and both versions —
  * never silently read with fields this code would drop on its next write.
+ *
+ * Version 1 is every record written before versions were stamped, which may span several shapes (fields
+ * added release by release), so a step from v1 accepts all of them and leaves what is already current alone.
+ * The module that owns a collection declares its `Migrations` beside its record type and applies them to
+ * the collection it is given (`migrated` in its constructor), so no caller — the composition root, a test's
+ * wiring, a tool — can hand it an unmigrated view; wrapping a collection twice is refused, since the outer
+ * wrapper would take the inner one's stripped records for v1 and migrate them again.
  */
 import { EdgefleetError } from '../../shared/errors.js';
 import type { BatchOp, Collection } from './db.js';
@@ -49,15 +56,20 @@ function stamp<T>(m: Migrations<T>, value: T): T {
   return { ...(value as object), schemaVersion: m.version } as T;
 }
 
+/** Collections `migrated` returned: migrating one again would run its steps twice. */
+const wrapped = new WeakSet<Collection<unknown>>();
+
 /** `collection` with its records migrated on read and stamped with the current version on write. */
 export function migrated<T>(collection: Collection<T>, m: Migrations<T>): Collection<T> {
+  if (wrapped.has(collection as Collection<unknown>))
+    throw new Error(`${m.name}: collection is migrated already (its owner applies its migrations)`);
   if (m.steps.length !== m.version - 1)
     throw new Error(
       `${m.name}: version ${m.version} needs ${m.version - 1} migration steps, has ${m.steps.length}`,
     );
   const read = (key: string, value: T | undefined) =>
     value === undefined ? undefined : migrate(m, key, value);
-  return {
+  const result: Collection<T> = {
     get: async (key) => read(key, await collection.get(key)),
     put: (key, value) => collection.put(key, stamp(m, value)),
     del: (key) => collection.del(key),
@@ -70,5 +82,31 @@ export function migrated<T>(collection: Collection<T>, m: Migrations<T>): Collec
     range: async (options) =>
       (await collection.range(options)).map(([k, v]): [string, T] => [k, migrate(m, k, v)]),
     putOp: (key, value): BatchOp => collection.putOp(key, stamp(m, value)),
+  };
+  wrapped.add(result as Collection<unknown>);
+  return result;
+}
+
+/**
+ * A rollouts step (for `ROLLOUT_MIGRATIONS` in rollouts/record.ts, after its v1→v2 one): every device
+ * records its variant. Kept here, as plain JSON in and out, while rollouts/ is being rewritten.
+ *
+ * A device without `variant` is one of two kinds. A device a late join skipped because no variant of the
+ * version fits its profile (reason `no_variant`) has none: it becomes `null`. Every other one belongs to a
+ * rollout created before variants existed, and the old code sent it "the version's first variant". That
+ * version was pushed before variants too (the rollout targeted it then), so its first variant is its own
+ * manifest, signed without a `variant` field, which reads as `default`: the step needs no model registry.
+ * The status's `measured` (absent before it existed) becomes `[]`.
+ */
+export function rolloutVariantsStep(record: Record<string, unknown>): Record<string, unknown> {
+  const status = record.status as Record<string, unknown>;
+  return {
+    ...record,
+    status: { ...status, measured: status.measured ?? [] },
+    devices: (record.devices as Record<string, unknown>[]).map((d) =>
+      d.variant !== undefined
+        ? d
+        : { ...d, variant: (d.reason as { code?: string } | null)?.code === 'no_variant' ? null : 'default' },
+    ),
   };
 }

@@ -31,6 +31,7 @@ import type { Lineage, ModelRegistry } from '../registry/models.js';
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
 import { SortableIds } from '../store/ids.js';
+import { type Migrations, migrated } from '../store/migrations.js';
 import { parseTrainConfig, type TrainConfig, TrainConfigSchema } from './config.js';
 import type {
   ChampionInput,
@@ -61,15 +62,16 @@ export interface TrainingRunRecord {
   /** The latest epoch's figures; `history` has every epoch. */
   progress: (EpochProgress & { epochs: number }) | null;
   history: EpochProgress[];
-  /** Set when the retrain loop started the run. */
-  trigger?: RunTrigger | null;
-  recentSince?: string | null;
+  /** Set when the retrain loop started the run; null otherwise. */
+  trigger: RunTrigger | null;
+  /** Holdout rows captured at or after this time are also scored on their own (`result.recent`); or null. */
+  recentSince: string | null;
   result: {
     version: number;
     metrics: Metrics;
     champion: ChampionResult | null;
     /** The challenger on the recent holdout rows (`recentSince`). */
-    recent?: { rows: number; metrics: Metrics } | null;
+    recent: { rows: number; metrics: Metrics } | null;
     bestEpoch: number;
     stoppedEarly: boolean;
     trainRows: number;
@@ -79,6 +81,26 @@ export interface TrainingRunRecord {
   } | null;
   error: { code: string; message: string } | null;
 }
+
+/**
+ * The `training-runs` collection's schema versions (store/migrations.ts). v2: `trigger`, `recentSince` and a
+ * result's `recent` are always present (null in runs from before the retrain loop, which had none of them).
+ */
+export const TRAINING_RUN_MIGRATIONS: Migrations<TrainingRunRecord> = {
+  name: 'training-runs',
+  version: 2,
+  steps: [
+    (v1) => {
+      const result = v1.result as Record<string, unknown> | null;
+      return {
+        ...v1,
+        trigger: v1.trigger ?? null,
+        recentSince: v1.recentSince ?? null,
+        result: result && { ...result, recent: result.recent ?? null },
+      };
+    },
+  ],
+};
 
 /** Why a run was started by the retrain loop (recorded in the run and in the version's lineage). */
 export interface RunTrigger {
@@ -104,9 +126,11 @@ export class TrainingRuns {
   /** Settles when the run finishes (either way); for callers in this process (tests, the retrain loop). */
   private readonly finished = new Map<string, Promise<void>>();
   private readonly stopping = new AbortController();
+  private readonly runs: Collection<TrainingRunRecord>;
 
+  /** `runs` as stored: the runs apply `TRAINING_RUN_MIGRATIONS` to it. */
   constructor(
-    private readonly runs: Collection<TrainingRunRecord>,
+    runs: Collection<TrainingRunRecord>,
     private readonly pool: Pool,
     private readonly snapshots: Snapshots,
     private readonly models: ModelRegistry,
@@ -119,7 +143,9 @@ export class TrainingRuns {
       /** Told after every write of a run, progress included: live updates. */
       onSaved?: (run: TrainingRunRecord) => void;
     },
-  ) {}
+  ) {
+    this.runs = migrated(runs, TRAINING_RUN_MIGRATIONS);
+  }
 
   /** Mark runs left unfinished by a previous process as failed. Call once at start, before any `start`. */
   async recover(): Promise<number> {
@@ -320,7 +346,7 @@ export class TrainingRuns {
                 champion: result.champion?.recentMetrics ? numbers(result.champion.recentMetrics) : null,
               }
             : null,
-        trigger: run.trigger ?? null,
+        trigger: run.trigger,
         trainRows: result.trainRows,
         holdoutRows: result.holdoutRows,
         parityMaxAbsDiff: result.parityMaxAbsDiff,

@@ -175,12 +175,14 @@ describe('ModelRegistry variants', () => {
   it('reads a record written before variants as the single variant `default`', async () => {
     const versions = store.db.collection<ModelVersionRecord>('model-versions');
     const pushed = await registry.push('legacy', mlp(1, 8), { actor: 'a' });
-    // As stored before variants: no addedVariants, and a manifest signed without the field.
+    // As stored before variants: no variant named in the record or in its manifest (signed without the field),
+    // no addedVariants, no schema version.
     const { variant: _v, ...oldManifest } = pushed.manifest;
+    const { variant: _first, ...old } = pushed;
     await versions.put(versionKey('legacy', 1), {
-      ...pushed,
+      ...old,
       manifest: oldManifest as ModelVersionRecord['manifest'],
-    });
+    } as ModelVersionRecord);
     const record = await registry.get('legacy', 1);
     expect(versionView(record).variants.map((v) => [v.variant, v.artifact.sha256])).toEqual([
       ['default', pushed.artifact.sha256],
