@@ -96,13 +96,10 @@ export function migrated<T>(collection: Collection<T>, m: Migrations<T>): Collec
  * rollout created before variants existed, and the old code sent it "the version's first variant". That
  * version was pushed before variants too (the rollout targeted it then), so its first variant is its own
  * manifest, signed without a `variant` field, which reads as `default`: the step needs no model registry.
- * The status's `measured` (absent before it existed) becomes `[]`.
  */
 export function rolloutVariantsStep(record: Record<string, unknown>): Record<string, unknown> {
-  const status = record.status as Record<string, unknown>;
   return {
     ...record,
-    status: { ...status, measured: status.measured ?? [] },
     devices: (record.devices as Record<string, unknown>[]).map((d) =>
       d.variant !== undefined
         ? d
