@@ -9,7 +9,10 @@
  * matches its content), a removed one (a gap in the sequence, or the head ahead of the chain), or entries
  * moved out of order (a sequence number under the wrong key, or a broken link to the previous hash).
  *
- * Storage: `audit` `<seq, 12 digits>` → AuditEntry; `audit-head` `head` → { seq, hash }.
+ * Storage: `audit` `<seq, 12 digits>` → AuditEntry; `audit-head` `head` → { seq, hash }. Unlike the other
+ * collections, these carry no schema version and are never migrated on read (store/migrations.ts): an entry's
+ * hash covers exactly its stored fields, so reading one in any other shape would make `verify` call it edited.
+ * Should entries gain a field, old entries keep their shape and the hash stays the hash of what was written.
  */
 import { createHash } from 'node:crypto';
 import { canonicalize } from '../../shared/canonical-json.js';

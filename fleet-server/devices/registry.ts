@@ -12,6 +12,7 @@ import type { FirmwareProfile } from '../../shared/firmware-profile.js';
 import type { ActiveModel, StatusMessage, TelemetryMessage } from '../../shared/protocol/messages.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
+import { firstVersion, migrated } from '../store/migrations.js';
 import { hashSecret, randomSecret, type ScryptHash, tokenDigest, verifySecret } from './secrets.js';
 
 export const DEFAULT_PROFILE = 'x86_64-cpu';
@@ -82,16 +83,23 @@ export class DeviceRegistry {
    *  claims of one enrollment token (keyed `enrollment-token:<digest>`). */
   private readonly lock = new KeyedMutex();
 
+  private readonly devices: Collection<DeviceRecord>;
+  private readonly tokens: Collection<EnrollmentTokenRecord>;
+
+  /** `devices` and `tokens` as stored: the registry applies their migrations (both v1 so far) to them. */
   constructor(
-    private readonly devices: Collection<DeviceRecord>,
-    private readonly tokens: Collection<EnrollmentTokenRecord>,
+    devices: Collection<DeviceRecord>,
+    tokens: Collection<EnrollmentTokenRecord>,
     private readonly profiles: Map<string, FirmwareProfile>,
     private readonly clock: Clock,
     private readonly options: {
       /** Told when a device's status (online, offline) or model list changes: live updates. */
       onChanged?: (device: DeviceRecord) => void;
     } = {},
-  ) {}
+  ) {
+    this.devices = migrated(devices, firstVersion('devices'));
+    this.tokens = migrated(tokens, firstVersion('enrollment-tokens'));
+  }
 
   profileIds(): string[] {
     return [...this.profiles.keys()];

@@ -10,6 +10,7 @@
  */
 import type { DriftMessage, DriftVerdictName } from '../../shared/protocol/messages.js';
 import type { Collection } from '../store/db.js';
+import { firstVersion, migrated } from '../store/migrations.js';
 
 export interface DeviceDrift {
   deviceId: string;
@@ -72,11 +73,18 @@ const PRUNE_EVERY = 200;
 export class DriftReports {
   private writes = 0;
 
+  private readonly latest: Collection<DeviceDrift>;
+  private readonly history: Collection<HistoryEntry>;
+
+  /** `latest` and `history` as stored: the reports apply their migrations (both v1 so far) to them. */
   constructor(
-    private readonly latest: Collection<DeviceDrift>,
-    private readonly history: Collection<HistoryEntry>,
+    latest: Collection<DeviceDrift>,
+    history: Collection<HistoryEntry>,
     private readonly options: { now: () => Date; retentionMs?: number },
-  ) {}
+  ) {
+    this.latest = migrated(latest, firstVersion('drift-latest'));
+    this.history = migrated(history, firstVersion('drift-history'));
+  }
 
   async record(deviceId: string, message: DriftMessage): Promise<DeviceDrift> {
     const receivedAt = this.options.now().getTime();

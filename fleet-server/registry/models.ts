@@ -27,7 +27,7 @@ import { MANIFEST_SCHEMA, type Manifest, ModelNameSchema, signManifest } from '.
 import type { ArtifactStore } from '../store/artifacts.js';
 import type { Collection } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
-import { type Migrations, migrated } from '../store/migrations.js';
+import { firstVersion, type Migrations, migrated } from '../store/migrations.js';
 import { type Inspection, inspectModel, type OrtApi, type SampleInput } from './inspect.js';
 import type { KeyRing } from './keys.js';
 import { ioDifference, MAX_VARIANTS, variantName, variantsOf } from './variants.js';
@@ -163,17 +163,19 @@ export interface PushOptions {
 export class ModelRegistry {
   private readonly lock = new KeyedMutex();
   private readonly versions: Collection<ModelVersionRecord>;
+  private readonly aliasRecords: Collection<AliasRecord>;
 
-  /** `versions` as stored: the registry applies `MODEL_VERSION_MIGRATIONS` to it. */
+  /** `versions` and `aliasRecords` as stored: the registry applies their migrations to them. */
   constructor(
     versions: Collection<ModelVersionRecord>,
-    private readonly aliasRecords: Collection<AliasRecord>,
+    aliasRecords: Collection<AliasRecord>,
     private readonly artifacts: ArtifactStore,
     private readonly keys: KeyRing,
     private readonly ort: OrtApi,
     private readonly options: { maxModelBytes: number; manifestValidityDays: number; now: () => Date },
   ) {
     this.versions = migrated(versions, MODEL_VERSION_MIGRATIONS);
+    this.aliasRecords = migrated(aliasRecords, firstVersion('model-aliases'));
   }
 
   get maxModelBytes(): number {

@@ -31,6 +31,11 @@ export interface Migrations<T> {
   readonly _type?: T;
 }
 
+/** A collection whose records have had one shape since versions were stamped: version 1, no steps. */
+export function firstVersion<T>(name: string): Migrations<T> {
+  return { name, version: 1, steps: [] };
+}
+
 /** A stored record newer than this code (written by a later release): refused, not mangled. */
 export class SchemaVersionError extends EdgefleetError {
   override readonly name = 'SchemaVersionError';
@@ -42,11 +47,14 @@ export class SchemaVersionError extends EdgefleetError {
   }
 }
 
-/** The current shape of a stored value (migrated, without `schemaVersion`). */
+/** The current shape of a stored value (migrated, without `schemaVersion`); `stored` is freshly decoded and consumed. */
 export function migrate<T>(m: Migrations<T>, key: string, stored: unknown): T {
-  const { schemaVersion, ...record } = stored as Record<string, unknown> & { schemaVersion?: number };
-  const found = schemaVersion ?? 1;
+  const record = stored as Record<string, unknown> & { schemaVersion?: number };
+  const found = record.schemaVersion ?? 1;
   if (found > m.version) throw new SchemaVersionError(m.name, key, found, m.version);
+  // The value was decoded for this read alone, so the field is dropped in place rather than by copying every
+  // record of a scan; it was written last (`stamp`), and deleting an object's last property is cheap in V8.
+  delete record.schemaVersion;
   let current: Record<string, unknown> = record;
   for (let v = found; v < m.version; v++) current = m.steps[v - 1]!(current);
   return current as T;

@@ -5,6 +5,7 @@
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceRegistry } from '../../../../fleet-server/devices/registry.js';
 import { Pool } from '../../../../fleet-server/pool/pool.js';
 import { SNAPSHOT_MIGRATIONS, Snapshots } from '../../../../fleet-server/pool/snapshots.js';
 import {
@@ -265,6 +266,29 @@ describe('collections read as the current version', () => {
     expect(calls).toBe(1);
     // Migrating an already migrated collection would run its steps on records it already migrated.
     expect(() => migrated(versions, counted)).toThrow(/migrated already/);
+  });
+});
+
+describe('collections with one shape so far (v1)', () => {
+  it('stamp what they write and refuse a record from a newer release, named', async () => {
+    const store = await openTempStore('fleet-v1-');
+    try {
+      const devices = new DeviceRegistry(
+        store.db.collection('devices'),
+        store.db.collection('enrollment-tokens'),
+        new Map(),
+        { now: () => new Date('2026-11-01T00:00:00.000Z') },
+      );
+      const raw = (name: string) => store.db.collection<Record<string, unknown>>(name);
+      await devices.createEnrollmentToken({ tags: {}, expiresInSeconds: 60 });
+      expect((await raw('enrollment-tokens').values()).map((t) => t.schemaVersion)).toEqual([1]);
+      await raw('devices').put('dev-future', { id: 'dev-future', schemaVersion: 2 });
+      await expect(devices.find('dev-future')).rejects.toThrow(
+        "devices record 'dev-future' has schema version 2, newer than this fleet server knows (1)",
+      );
+    } finally {
+      await store.close();
+    }
   });
 });
 
