@@ -16,6 +16,7 @@ import {
 } from '../../shared/pool.js';
 import type { BatchOp, Collection, Db } from '../store/db.js';
 import { KeyedMutex } from '../store/lock.js';
+import { firstVersion, migrated } from '../store/migrations.js';
 
 export interface IngestResult {
   accepted: number;
@@ -52,7 +53,9 @@ export class Pool {
   private readonly counterCache = new Map<string, number>();
 
   constructor(private readonly db: Db) {
-    this.tasks = db.collection<Task>('tasks');
+    this.tasks = migrated(db.collection<Task>('tasks'), firstVersion('tasks'));
+    // Samples are bytes this module encodes (`encodeSample`) and counters plain numbers: neither can carry a
+    // schema version field; a change of either's encoding is this module's to read both ways.
     this.samples = db.bytesCollection('samples');
     this.counters = db.collection<number>('pool-counters');
   }
