@@ -16,6 +16,9 @@
  * the collection it is given (`migrated` in its constructor), so no caller — the composition root, a test's
  * wiring, a tool — can hand it an unmigrated view; wrapping a collection twice is refused, since the outer
  * wrapper would take the inner one's stripped records for v1 and migrate them again.
+ *
+ * Not versioned: the audit chain (an entry's hash covers exactly its stored fields: audit/log.ts), byte
+ * collections and plain-number values (pool samples and counters), which have no object to carry the field.
  */
 import { EdgefleetError } from '../../shared/errors.js';
 import type { BatchOp, Collection } from './db.js';
